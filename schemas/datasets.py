@@ -46,6 +46,7 @@ class ColumnSpec(BaseModel):
     description: str
     identity: IdentityKind | None = None
     ip: bool = False  # holds an IP address (internal ones are encrypted prefix-preserving)
+    url: bool = False  # holds a URL (personal sites name their owner)
 
     @property
     def arrow_type(self) -> pa.DataType:
@@ -156,9 +157,9 @@ DATA_SECURITY_FINDING = DatasetSpec(
         _c("actor_user", "string", "person: sender or owner", identity=IdentityKind.user),
         _c("actor_display", "string", "display name of the person", identity=IdentityKind.user),
         _c("file_name", "string", "file name"),
-        _c("file_url", "string", "file URL (personal sites name their owner)"),
-        _c("site_url", "string", "site collection URL"),
-        _c("recipients", "list<string>", "message recipients (e-mail addresses)"),
+        _c("file_url", "string", "file URL", identity=IdentityKind.user, url=True),
+        _c("site_url", "string", "site collection URL", identity=IdentityKind.user, url=True),
+        _c("recipients", "list<string>", "recipient addresses", identity=IdentityKind.user),
         _c("subject", "string", "message subject"),
         _c("src_ip", "string", "client address", ip=True),
     ),

@@ -1,0 +1,116 @@
+"""What each `loggvern` subcommand does, given its parsed arguments."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+from loggvern.output import render
+from pipelines.commit import RunSummary
+from pipelines.plan import InputError, plan_ingest
+from pipelines.run import run_ingest
+from queries.session import QueryError, QuerySession
+from schemas.policy import PolicyError, default_policies
+from schemas.purposes import UnlawfulPurposeError
+from store import deadletter
+from store.deadletter import DeadLetterError
+from store.init import init_store
+from store.keys import KeyFileError, load_keys
+from store.layout import MARKER, StoreError, StoreLayout
+from transforms.identity import AliasError
+from transforms.parse.registry import UnknownFormatError
+from transforms.sink import AccountingError
+
+REFUSALS = (
+    StoreError, PolicyError, UnknownFormatError, InputError, AliasError, KeyFileError,
+    UnlawfulPurposeError,
+)  # fmt: skip
+FAILURES = (QueryError, AccountingError, DeadLetterError, OSError)
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+PROGRESS_MIN_LINES = 200_000
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    layout = init_store(args.store, default_policies())
+    out.print(f"initialised store {layout.root} (keys in {layout.keys}, owner-only)")
+    return 0
+
+
+def ingest(
+    store, source, paths, policy=None, aliases=None, timezone="UTC", runner=None, workers=2
+) -> RunSummary:  # type: ignore[no-untyped-def]
+    """Plan (refusing bad input before any work), run and commit one ingest."""
+    plan = plan_ingest(store, source, [str(p) for p in paths], policy, aliases, timezone)
+    if sys.stderr.isatty() and plan.total_lines >= PROGRESS_MIN_LINES:
+        columns = (*Progress.get_default_columns()[:1], BarColumn(), MofNCompleteColumn(),
+                   TimeRemainingColumn())  # fmt: skip
+        with Progress(*columns, console=err, transient=True) as bar:
+            task = bar.add_task(f"ingest {source}", total=plan.total_lines)
+            return run_ingest(
+                plan, runner, workers, progress=lambda n: bar.update(task, completed=n)
+            )
+    return run_ingest(plan, runner, workers)
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    summary = ingest(
+        args.store, args.source, args.paths, args.policy, args.aliases, args.timezone,
+        args.runner, args.workers,
+    )  # fmt: skip
+    if summary.dropped:
+        fields = ", ".join(f"{k}={v}" for k, v in sorted(summary.dropped.items()))
+        err.print(f"fields dropped by policy {summary.policy_id}: {fields}", markup=False)
+    if summary.rejected:
+        err.print(
+            f"{summary.rejected} line(s) dead-lettered: loggvern deadletter show "
+            f"{args.store} --run {summary.run_id}",
+            markup=False,
+        )
+    out.print(f"read={summary.read} written={summary.written} rejected={summary.rejected}")
+    return 0
+
+
+def cmd_query(args: argparse.Namespace) -> int:
+    layout = StoreLayout(args.store)
+    with QuerySession(layout, args.purpose, args.case, args.actor) as session:
+        result = session.execute(args.sql)
+    render(result.table, args.format, out)
+    return 0
+
+
+def cmd_deadletter(args: argparse.Namespace) -> int:
+    layout = StoreLayout(args.store).require()
+    key = load_keys(layout.keys).deadletter
+    root = layout.deadletter / args.run if args.run else layout.deadletter
+    if args.run and not root.is_dir():
+        raise StoreError(f"{args.store}: no dead letters for run {args.run!r}")
+    shown = 0
+    for path, table in deadletter.read_all(root, key):
+        run = path.parent.name
+        for row in table.to_pylist():
+            if shown >= args.limit:
+                out.print(f"… (--limit {args.limit} reached)")
+                return 0
+            raw = row["raw"].decode("utf-8", errors="backslashreplace")
+            out.print(f"{run} {row['file']}:{row['line']}: {row['reason']}", markup=False)
+            out.print(f"    {raw[:2000]!r}", markup=False)
+            shown += 1
+    if shown == 0:
+        out.print("no dead letters")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from loggvern.demo import run_demo
+
+    if args.fresh and args.store.exists():
+        if not (args.store / MARKER).is_file():
+            raise StoreError(f"{args.store}: exists and is not a loggvern store; not removing it")
+        shutil.rmtree(args.store)
+    return run_demo(args.store, employees=args.employees, console=out)

@@ -1,0 +1,52 @@
+"""Printing query results and summaries: rich tables on a terminal, CSV or JSON."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from datetime import date, datetime
+from typing import Any
+
+import pyarrow as pa
+from rich.console import Console
+from rich.table import Table
+
+FORMATS = ("table", "csv", "json")
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def render(table: pa.Table, fmt: str, console: Console | None = None, title: str = "") -> None:
+    rows = table.to_pylist()
+    if fmt == "json":
+        for row in rows:
+            sys.stdout.write(json.dumps({k: _plain(v) for k, v in row.items()}) + "\n")
+        return
+    if fmt == "csv":
+        buf = io.StringIO()
+        writer = csv.writer(buf)
+        writer.writerow(table.column_names)
+        for row in rows:
+            writer.writerow(
+                ["" if v is None else json.dumps(_plain(v)) if isinstance(v, list) else _plain(v)
+                 for v in row.values()]
+            )  # fmt: skip
+        sys.stdout.write(buf.getvalue())
+        return
+    out = Table(title=title or None, show_lines=False)
+    for name in table.column_names:
+        out.add_column(name, overflow="fold")
+    for row in rows:
+        out.add_row(*("" if v is None else str(_plain(v)) for v in row.values()))
+    (console or Console()).print(out)
+    (console or Console()).print(f"[dim]{table.num_rows} row(s)[/dim]")

@@ -1,0 +1,141 @@
+"""The ingest pipeline: splits → lines → parse → validate → evidence → minimise →
+pseudonymise → purposes → Parquet per purpose + dead letter, as Apache Beam transforms
+whose elements are whole pyarrow Tables (one chunk of lines each).
+
+Each step is a thin DoFn over a function in transforms/; secrets are loaded by the
+workers from the store in `setup()`, never pickled into the pipeline graph.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import apache_beam as beam
+import pyarrow as pa
+
+from schemas.policy import Policy
+from store.keys import load_keys
+from store.layout import StoreLayout
+from transforms.batch import Batch
+from transforms.identity import AliasDirectory
+from transforms.parse.base import REJECT_SCHEMA, ParseContext
+from transforms.parse.registry import source_format
+from transforms.pseudonymize import Pseudonymizer
+from transforms.purpose import RunStamp
+from transforms.read_lines import CHUNK_LINES, Split, read_split
+from transforms.sink import PartReport, write_batch
+from transforms.stages import (
+    attach_evidence,
+    minimize_batch,
+    parse_batch,
+    pseudonymize_batch,
+    tag_batch,
+    validate_batch,
+)
+
+
+@dataclass(frozen=True)
+class IngestJob:
+    """Everything a worker needs, picklable and free of secrets."""
+
+    store: str
+    run_id: str
+    format_name: str
+    policy: Policy
+    aliases: AliasDirectory
+    timezone: str = "UTC"
+    chunk_lines: int = CHUNK_LINES
+
+    @property
+    def run_dir(self) -> Path:
+        return StoreLayout(Path(self.store)).staging / self.run_id
+
+
+class ReadSplit(beam.DoFn):
+    def __init__(self, job: IngestJob) -> None:
+        self.job = job
+
+    def process(self, split: Split) -> Iterator[Batch]:
+        empty = pa.table({"row": pa.array([], pa.int64())})
+        for chunk, (first_line, raw) in enumerate(read_split(split, self.job.chunk_lines)):
+            yield Batch(
+                split.path, split.index, chunk, first_line, raw, empty, REJECT_SCHEMA.empty_table()
+            )
+
+
+class ParseLines(beam.DoFn):
+    def __init__(self, job: IngestJob) -> None:
+        self.job = job
+
+    def setup(self) -> None:
+        self.fmt = source_format(self.job.format_name)
+        self.contexts: dict[str, ParseContext] = {}
+
+    def process(self, batch: Batch) -> Iterator[Batch]:
+        ctx = self.contexts.get(batch.source_file)
+        if ctx is None:
+            mtime = datetime.fromtimestamp(os.path.getmtime(batch.source_file), UTC)
+            ctx = self.contexts[batch.source_file] = ParseContext(mtime, self.job.timezone)
+        yield validate_batch(parse_batch(batch, self.fmt, ctx), self.fmt)
+
+
+class Protect(beam.DoFn):
+    """Evidence tags, minimisation, pseudonymisation and purpose tagging."""
+
+    def __init__(self, job: IngestJob) -> None:
+        self.job = job
+
+    def setup(self) -> None:
+        keys = load_keys(StoreLayout(Path(self.job.store)).keys)
+        self.evidence_key = keys.evidence
+        self.pz = Pseudonymizer(keys, self.job.aliases)
+
+    def process(self, batch: Batch) -> Iterator[Batch]:
+        policy = self.job.policy
+        batch = attach_evidence(batch, self.evidence_key)
+        batch = minimize_batch(batch, policy)
+        batch = pseudonymize_batch(batch, policy, self.pz)
+        yield tag_batch(batch, policy)
+
+
+class WriteParts(beam.DoFn):
+    def __init__(self, job: IngestJob) -> None:
+        self.job = job
+
+    def setup(self) -> None:
+        self.deadletter_key = load_keys(StoreLayout(Path(self.job.store)).keys).deadletter
+        self.stamp = RunStamp(self.job.format_name, self.job.run_id)
+
+    def process(self, batch: Batch) -> Iterator[PartReport]:
+        yield write_batch(batch, self.job.policy, self.stamp, self.job.run_dir, self.deadletter_key)
+
+
+class IngestSplits(beam.PTransform):
+    """PCollection[Split] → PCollection[PartReport] (files staged under the run dir)."""
+
+    def __init__(self, job: IngestJob) -> None:
+        super().__init__()
+        self.job = job
+
+    def expand(self, splits: beam.PCollection) -> beam.PCollection:
+        return (
+            splits
+            | "Read" >> beam.ParDo(ReadSplit(self.job))
+            | "ParseAndValidate" >> beam.ParDo(ParseLines(self.job))
+            | "Protect" >> beam.ParDo(Protect(self.job))
+            | "Write" >> beam.ParDo(WriteParts(self.job))
+        )
+
+
+def build(pipeline: beam.Pipeline, job: IngestJob, splits: list[Split]) -> None:
+    """Splits are spread over workers by a reshuffle; everything after it is fused."""
+    _ = (
+        pipeline
+        | "Splits" >> beam.Create(splits)
+        | "Spread" >> beam.Reshuffle()
+        | "Ingest" >> IngestSplits(job)
+    )

@@ -1,0 +1,98 @@
+"""Planning an ingest run: everything that can be refused is checked here, before any
+work starts (store, format, input files, policy, alias directory, keys), and the inputs
+are cut into line-aligned splits with their starting line numbers.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from schemas.policy import Policy, PolicyError, default_policy_path, load_policy
+from store.keys import load_keys
+from store.layout import StoreLayout
+from transforms.identity import AliasDirectory
+from transforms.parse.base import SourceFormat
+from transforms.parse.registry import source_format
+from transforms.read_lines import SPLIT_BYTES, Split, plan_splits
+
+
+class InputError(ValueError):
+    """An input file cannot be read; the message names the file and reason."""
+
+
+@dataclass(frozen=True)
+class IngestPlan:
+    layout: StoreLayout
+    fmt: SourceFormat
+    policy: Policy
+    policy_path: Path
+    aliases: AliasDirectory
+    aliases_path: Path | None
+    paths: tuple[str, ...]
+    splits: tuple[Split, ...]
+    run_id: str
+    timezone: str
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(s.end - s.start for s in self.splits)
+
+    @property
+    def total_lines(self) -> int:
+        return sum(s.lines for s in self.splits)
+
+
+def new_run_id() -> str:
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
+
+
+def plan_ingest(
+    store: Path,
+    format_name: str,
+    paths: list[str],
+    policy_path: Path | None = None,
+    aliases_path: Path | None = None,
+    timezone: str = "UTC",
+    split_bytes: int = SPLIT_BYTES,
+) -> IngestPlan:
+    layout = StoreLayout(store).require()
+    fmt = source_format(format_name)
+    if not paths:
+        raise InputError("no input files given")
+    for path in paths:
+        _check_readable(path)
+    policy_path = policy_path or default_policy_path(fmt.name)
+    policy = load_policy(policy_path)
+    if policy.source != fmt.name or policy.dataset != fmt.dataset.name:
+        raise PolicyError(
+            f"{policy_path}: policy is for source {policy.source!r} ({policy.dataset}), "
+            f"not {fmt.name!r} ({fmt.dataset.name})"
+        )
+    aliases = AliasDirectory.load(aliases_path) if aliases_path else AliasDirectory()
+    load_keys(layout.keys)  # refuse now if the keys are missing or exposed
+    splits: list[Split] = []
+    for path in paths:
+        for split in plan_splits(path, split_bytes):
+            splits.append(
+                Split(
+                    split.path, len(splits), split.start, split.end, split.first_line, split.lines
+                )
+            )
+    return IngestPlan(
+        layout, fmt, policy, policy_path, aliases, aliases_path, tuple(paths), tuple(splits),
+        new_run_id(), timezone,
+    )  # fmt: skip
+
+
+def _check_readable(path: str) -> None:
+    if os.path.isdir(path):
+        raise InputError(f"{path}: is a directory, not a log file")
+    try:
+        with open(path, "rb") as fh:
+            fh.read(1)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror})") from None

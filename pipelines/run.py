@@ -1,0 +1,90 @@
+"""Running a planned ingest: build the Beam pipeline, run it, commit the run.
+
+Progress is observed from the outside (the parts' reports appear in the run's staging
+directory as workers finish them), so it works the same on every runner.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from pipelines.commit import RunSummary, commit_run
+from pipelines.ingest import IngestJob, build
+from pipelines.plan import IngestPlan
+from pipelines.runner import make_pipeline
+
+ProgressFn = Callable[[int], None]  # called with the number of lines done so far
+
+
+def run_ingest(
+    plan: IngestPlan,
+    runner: str | None = None,
+    workers: int = 1,
+    runner_args: list[str] | None = None,
+    progress: ProgressFn | None = None,
+) -> RunSummary:
+    job = IngestJob(
+        store=str(plan.layout.root.resolve()),
+        run_id=plan.run_id,
+        format_name=plan.fmt.name,
+        policy=plan.policy,
+        aliases=plan.aliases,
+        timezone=plan.timezone,
+    )
+    summary = RunSummary(
+        run_id=plan.run_id,
+        source_format=plan.fmt.name,
+        policy_id=plan.policy.id,
+        policy_version=plan.policy.version,
+        files=list(plan.paths),
+        started=datetime.now(UTC).isoformat(),
+    )
+    run_dir = job.run_dir
+    run_dir.mkdir(parents=True, mode=0o700)
+    watcher = _Watcher(run_dir / "reports", progress) if progress else None
+    try:
+        if plan.splits:
+            pipeline = make_pipeline(runner, workers, runner_args)
+            build(pipeline, job, list(plan.splits))
+            if watcher:
+                watcher.start()
+            pipeline.run().wait_until_finish()
+    except BaseException:
+        shutil.rmtree(run_dir, ignore_errors=True)  # nothing of a failed run becomes visible
+        raise
+    finally:
+        if watcher:
+            watcher.stop()
+    return commit_run(plan.layout, summary, plan.total_lines)
+
+
+class _Watcher(threading.Thread):
+    def __init__(self, reports_dir, progress: ProgressFn) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(daemon=True)
+        self.reports_dir = reports_dir
+        self.progress = progress
+        self.done = threading.Event()
+        self.seen: dict[str, int] = {}
+
+    def run(self) -> None:
+        while not self.done.wait(0.25):
+            self.poll()
+
+    def poll(self) -> None:
+        if not self.reports_dir.is_dir():
+            return
+        for path in self.reports_dir.glob("*.json"):
+            if path.name not in self.seen:
+                try:
+                    self.seen[path.name] = json.loads(path.read_text())["read"]
+                except (OSError, ValueError, KeyError):
+                    continue
+        self.progress(sum(self.seen.values()))
+
+    def stop(self) -> None:
+        self.done.set()
+        self.poll()

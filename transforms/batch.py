@@ -1,0 +1,54 @@
+"""The element that flows through the Beam pipeline: one chunk of raw lines of one file,
+the events parsed from it so far, and the rows refused so far with their reasons.
+
+Every stage is a plain function on pyarrow Tables; `Batch` only carries their results,
+so that each input line is accounted for exactly once: in `events` or in `rejects`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from transforms.parse.base import REASON, REJECT_SCHEMA, ROW
+
+
+@dataclass(frozen=True)
+class Batch:
+    source_file: str  # path as given on the command line
+    split_index: int  # which split of the file
+    chunk_index: int  # which chunk of the split
+    first_line: int  # 1-based line number of raw[0] in the file
+    raw: pa.BinaryArray  # each line's bytes, without its line terminator
+    events: pa.Table  # ROW + event columns
+    rejects: pa.Table = field(default_factory=REJECT_SCHEMA.empty_table)
+    dropped: dict[str, int] = field(default_factory=dict)  # field → values dropped
+
+    @property
+    def part_id(self) -> str:
+        return f"{self.split_index:05d}-{self.chunk_index:04d}"
+
+    def with_events(self, events: pa.Table, rejects: pa.Table | None = None) -> Batch:
+        """Replace the events, appending rows refused by the stage that made them."""
+        if rejects is None or rejects.num_rows == 0:
+            return replace(self, events=events)
+        merged = pa.concat_tables([self.rejects, rejects.select([ROW, REASON]).cast(REJECT_SCHEMA)])
+        return replace(self, events=events, rejects=merged)
+
+    def apply(self, stage: Callable[[pa.Table], tuple[pa.Table, pa.Table]]) -> Batch:
+        """Run a stage that returns (kept events, rejects)."""
+        kept, rejected = stage(self.events)
+        return self.with_events(kept, rejected)
+
+
+def reject_rows(events: pa.Table, mask: pa.Array, reason: str) -> tuple[pa.Table, pa.Table]:
+    """Split `events` by a boolean mask: masked rows become rejects with `reason`."""
+    mask = pc.fill_null(mask, False)
+    bad = events.filter(mask)
+    rejects = pa.table(
+        {ROW: bad.column(ROW), REASON: pa.array([reason] * bad.num_rows, pa.string())}
+    )
+    return events.filter(pc.invert(mask)), rejects

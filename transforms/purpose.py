@@ -1,0 +1,86 @@
+"""Purpose tagging and per-purpose projection.
+
+Each row gets the lawful purposes its source's policy grants (optionally only rows
+matching a purpose's `where`); a row with none is refused. A row serving both purposes
+is written once per purpose, each copy holding only that purpose's columns with that
+purpose's generalisations (network administration: time to the hour, subnets).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from schemas.datasets import INTERNAL_FLAG_SUFFIX
+from schemas.lake import purpose_schema
+from schemas.policy import Policy
+from schemas.purposes import Purpose
+from transforms.batch import reject_rows
+from transforms.generalise import generalise
+from transforms.parse.base import REJECT_SCHEMA
+
+PURPOSES = "purposes"
+
+
+@dataclass(frozen=True)
+class RunStamp:
+    """System values stamped on every stored row."""
+
+    source_format: str
+    ingest_run: str
+
+
+def purpose_mask(events: pa.Table, policy: Policy, purpose: Purpose) -> pa.Array:
+    grant = policy.purposes[purpose]
+    mask = pa.array([True] * events.num_rows, pa.bool_())
+    for name, allowed in grant.where.items():
+        cond = pc.is_in(events.column(name).cast(pa.string()), pa.array(allowed))
+        mask = pc.and_(mask, pc.fill_null(cond, False))
+    return mask
+
+
+def tag_purposes(events: pa.Table, policy: Policy) -> tuple[pa.Table, pa.Table]:
+    """Add the `purposes` list column; refuse rows that serve no lawful purpose."""
+    granted = list(policy.purposes)
+    if not any(policy.purposes[p].where for p in granted):
+        tags = pa.array([[p.value for p in granted]] * events.num_rows, pa.list_(pa.string()))
+        return events.append_column(PURPOSES, tags), REJECT_SCHEMA.empty_table()
+    masks = [purpose_mask(events, policy, p).to_pylist() for p in granted]
+    rows = [
+        [p.value for p, m in zip(granted, row, strict=True) if m]
+        for row in zip(*masks, strict=True)
+    ]
+    tags = pa.array(rows, pa.list_(pa.string()))
+    events = events.append_column(PURPOSES, tags)
+    return reject_rows(events, pc.equal(pc.list_value_length(tags), 0), "no lawful purpose")
+
+
+def project(events: pa.Table, policy: Policy, purpose: Purpose, stamp: RunStamp) -> pa.Table:
+    """The rows serving `purpose`, with exactly that purpose's columns."""
+    grant = policy.purposes[purpose]
+    rows = events.filter(purpose_mask(events, policy, purpose)) if grant.where else events
+    schema = purpose_schema(policy, purpose)
+    n = rows.num_rows
+    constants = {
+        "class_uid": pa.array([policy.spec.class_uid] * n, pa.int32()),
+        "source_format": pa.array([stamp.source_format] * n, pa.string()),
+        "policy_id": pa.array([policy.id] * n, pa.string()),
+        "policy_version": pa.array([policy.version] * n, pa.int32()),
+        "ingest_run": pa.array([stamp.ingest_run] * n, pa.string()),
+    }
+    arrays = []
+    for field in schema:
+        if field.name in constants:
+            arrays.append(constants[field.name])
+            continue
+        if field.name not in rows.column_names:
+            arrays.append(pa.nulls(n, field.type))
+            continue
+        values = rows.column(field.name).combine_chunks()
+        base = field.name.removesuffix(INTERNAL_FLAG_SUFFIX)
+        if field.name == base and field.name in grant.generalise:
+            values = generalise(values, grant.generalise[field.name])
+        arrays.append(values.cast(field.type))
+    return pa.Table.from_arrays(arrays, schema=schema)

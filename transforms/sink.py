@@ -1,0 +1,117 @@
+"""The sink: one batch's rows, once per purpose, as Parquet partitioned by event date;
+its rejected lines as an encrypted dead letter; and a small report that accounts for
+every input line (read = written + rejected).
+
+Everything is written under the run's staging directory, outside the lake's globs, and
+only the run's commit renames it into place, so a crash never leaves a half file (or
+half a run) visible to readers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from schemas.policy import Policy
+from store.deadletter import SUFFIX, write_sealed
+from transforms.batch import Batch
+from transforms.parse.base import REASON, ROW
+from transforms.purpose import RunStamp, project
+
+PART_SUFFIX = ".part"  # matched by no `*.parquet` glob
+
+
+class AccountingError(RuntimeError):
+    """read != written + rejected: a bug, never silently ignored."""
+
+
+@dataclass
+class PartReport:
+    part_id: str
+    source_file: str
+    first_line: int
+    read: int
+    written: int
+    rejected: int
+    dropped: dict[str, int] = field(default_factory=dict)
+    files: list[str] = field(default_factory=list)  # staged paths relative to the run dir
+    deadletter: str | None = None
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+
+def write_batch(
+    batch: Batch, policy: Policy, stamp: RunStamp, run_dir: Path, deadletter_key: bytes
+) -> PartReport:
+    read = len(batch.raw)
+    written = batch.events.num_rows
+    rejected = batch.rejects.num_rows
+    accounted = pa.concat_arrays(
+        [batch.events.column(ROW).combine_chunks(), batch.rejects.column(ROW).combine_chunks()]
+    )
+    if read != written + rejected or pc.count_distinct(accounted).as_py() != read:
+        raise AccountingError(
+            f"{batch.source_file}: lines from {batch.first_line}: read={read} "
+            f"written={written} rejected={rejected}"
+        )
+    report = PartReport(
+        batch.part_id, batch.source_file, batch.first_line, read, written, rejected, batch.dropped
+    )
+    for purpose in policy.purposes:
+        table = project(batch.events, policy, purpose, stamp)
+        report.files += _write_partitions(
+            table, policy.dataset, purpose.value, batch, stamp, run_dir
+        )
+    if rejected:
+        rel = f"deadletter/{batch.part_id}{SUFFIX}{PART_SUFFIX}"
+        write_sealed(run_dir / rel, _dead_letters(batch), deadletter_key)
+        report.deadletter = rel
+    _write_report(run_dir / "reports" / f"{batch.part_id}.json", report)
+    return report
+
+
+def _write_partitions(
+    table: pa.Table, dataset: str, purpose: str, batch: Batch, stamp: RunStamp, run_dir: Path
+) -> list[str]:
+    if table.num_rows == 0:
+        return []
+    days = pc.strftime(table.column("time"), format="%Y-%m-%d")
+    written = []
+    for day in pc.unique(days).to_pylist():
+        part = table.filter(pc.equal(days, day)) if days.null_count == 0 else table
+        rel = (
+            f"lake/{dataset}/purpose={purpose}/date={day}/"
+            f"{stamp.ingest_run}-{batch.part_id}.parquet{PART_SUFFIX}"
+        )
+        path = run_dir / rel
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        pq.write_table(part, path, compression="zstd")
+        written.append(rel)
+    return written
+
+
+def _dead_letters(batch: Batch) -> pa.Table:
+    rejects = batch.rejects.sort_by(ROW)
+    rows = rejects.column(ROW)
+    return pa.table(
+        {
+            "file": pa.array([batch.source_file] * rejects.num_rows, pa.string()),
+            "line": pc.add(rows, batch.first_line),
+            "reason": rejects.column(REASON),
+            "raw": batch.raw.take(rows),
+        }
+    )
+
+
+def _write_report(path: Path, report: PartReport) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(report.to_json(), encoding="utf-8")
+    os.replace(tmp, path)
