@@ -27,7 +27,8 @@ def test_validate_rejects_with_reasons() -> None:
     )
     events, rejects = validate(conform(raw, NETWORK_ACTIVITY), NETWORK_ACTIVITY, now=NOW)
     assert events.column("row").to_pylist() == [0]
-    reasons = dict(zip(rejects.column("row").to_pylist(), rejects.column("reason").to_pylist()))
+    rows, why = rejects.column("row").to_pylist(), rejects.column("reason").to_pylist()
+    reasons = dict(zip(rows, why, strict=True))
     assert reasons == {
         1: "no event time",
         2: "event time in the future",
