@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -74,6 +75,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         err.print("loggvern: interrupted; nothing of the unfinished run was committed")
         return 130
+    except Exception as exc:  # noqa: BLE001 - last line of defence: never echo data
+        err.print(f"loggvern: internal error ({type(exc).__name__}): {redact(str(exc))}")
+        return EXIT_FAILED
+
+
+def redact(message: str) -> str:
+    """Library errors (pyarrow, duckdb, Beam) quote the values they choke on; a value may
+    be a user name or a password typed into a user field, so quoted parts are removed."""
+    first = message.strip().splitlines()[0] if message.strip() else ""
+    return re.sub(r"'[^']*'|\"[^\"]*\"", "'…'", first)[:300]
 
 
 if __name__ == "__main__":

@@ -31,3 +31,10 @@ def test_sliced_input() -> None:
     assert evidence_tags(arr.slice(1, 2), b"k" * 32).to_pylist() == (
         evidence_tags(pa.array([b"y", b"z"], pa.binary()), b"k" * 32).to_pylist()
     )
+
+
+def test_long_key_and_many_lengths_match_hmac() -> None:
+    key = bytes(range(100))  # longer than a SHA-256 block: hashed first, as RFC 2104 says
+    lines = [bytes([i % 251]) * i for i in range(0, 300, 7)]
+    tags = evidence_tags(pa.array(lines, pa.binary()), key).to_pylist()
+    assert tags == [hmac.new(key, line, "sha256").hexdigest()[:32] for line in lines]

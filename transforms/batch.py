@@ -27,6 +27,13 @@ class Batch:
     rejects: pa.Table = field(default_factory=REJECT_SCHEMA.empty_table)
     dropped: dict[str, int] = field(default_factory=dict)  # field → values dropped
 
+    def __repr__(self) -> str:
+        # Never show the data: lines and events hold identities until pseudonymised.
+        return (
+            f"Batch({self.source_file!r}, lines {self.first_line}+{len(self.raw)}, "
+            f"events={self.events.num_rows}, rejects={self.rejects.num_rows})"
+        )
+
     @property
     def part_id(self) -> str:
         return f"{self.split_index:05d}-{self.chunk_index:04d}"

@@ -21,6 +21,7 @@ import hmac
 import ipaddress
 import re
 from collections.abc import Callable, Sequence
+from functools import lru_cache
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -92,15 +93,16 @@ def map_distinct(values: pa.Array, fn: Callable[[list[str]], list[str]]) -> pa.A
 
 
 def internal_mask(addresses: list[str], ranges: Sequence[ipaddress._BaseNetwork]) -> list[bool]:
-    out = []
-    for text in addresses:
-        try:
-            ip = ipaddress.ip_address(text)
-        except ValueError:
-            out.append(False)
-            continue
-        out.append(any(ip.version == net.version and ip in net for net in ranges))
-    return out
+    return [_is_internal(text, tuple(ranges)) for text in addresses]
+
+
+@lru_cache(maxsize=1 << 18)
+def _is_internal(text: str, ranges: tuple[ipaddress._BaseNetwork, ...]) -> bool:
+    try:
+        ip = ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return any(ip.version == net.version and ip in net for net in ranges)
 
 
 def pseudonymize(events: pa.Table, policy: Policy, pz: Pseudonymizer) -> pa.Table:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -45,7 +46,7 @@ def tag_purposes(events: pa.Table, policy: Policy) -> tuple[pa.Table, pa.Table]:
     """Add the `purposes` list column; refuse rows that serve no lawful purpose."""
     granted = list(policy.purposes)
     if not any(policy.purposes[p].where for p in granted):
-        tags = pa.array([[p.value for p in granted]] * events.num_rows, pa.list_(pa.string()))
+        tags = _repeat_list([p.value for p in granted], events.num_rows)
         return events.append_column(PURPOSES, tags), REJECT_SCHEMA.empty_table()
     masks = [purpose_mask(events, policy, p).to_pylist() for p in granted]
     rows = [
@@ -57,6 +58,14 @@ def tag_purposes(events: pa.Table, policy: Policy) -> tuple[pa.Table, pa.Table]:
     return reject_rows(events, pc.equal(pc.list_value_length(tags), 0), "no lawful purpose")
 
 
+def _repeat_list(values: list[str], n: int) -> pa.ListArray:
+    """The same short list on n rows, built without n Python lists."""
+    k = len(values)
+    offsets = pa.array(np.arange(0, (n + 1) * k, k, dtype=np.int32))
+    flat = pa.array(values, pa.string()).take(pa.array(np.tile(np.arange(k), n)))
+    return pa.ListArray.from_arrays(offsets, flat)
+
+
 def project(events: pa.Table, policy: Policy, purpose: Purpose, stamp: RunStamp) -> pa.Table:
     """The rows serving `purpose`, with exactly that purpose's columns."""
     grant = policy.purposes[purpose]
@@ -64,11 +73,11 @@ def project(events: pa.Table, policy: Policy, purpose: Purpose, stamp: RunStamp)
     schema = purpose_schema(policy, purpose)
     n = rows.num_rows
     constants = {
-        "class_uid": pa.array([policy.spec.class_uid] * n, pa.int32()),
-        "source_format": pa.array([stamp.source_format] * n, pa.string()),
-        "policy_id": pa.array([policy.id] * n, pa.string()),
-        "policy_version": pa.array([policy.version] * n, pa.int32()),
-        "ingest_run": pa.array([stamp.ingest_run] * n, pa.string()),
+        "class_uid": pa.repeat(pa.scalar(policy.spec.class_uid, pa.int32()), n),
+        "source_format": pa.repeat(pa.scalar(stamp.source_format, pa.string()), n),
+        "policy_id": pa.repeat(pa.scalar(policy.id, pa.string()), n),
+        "policy_version": pa.repeat(pa.scalar(policy.version, pa.int32()), n),
+        "ingest_run": pa.repeat(pa.scalar(stamp.ingest_run, pa.string()), n),
     }
     arrays = []
     for field in schema:

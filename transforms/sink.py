@@ -82,17 +82,20 @@ def _write_partitions(
 ) -> list[str]:
     if table.num_rows == 0:
         return []
-    days = pc.strftime(table.column("time"), format="%Y-%m-%d")
+    # Evidence tags are unique per row: a dictionary would only be built and thrown away.
+    dictionary_columns = [c for c in table.column_names if c != "evidence_tag"]
+    days = table.column("time").cast(pa.date32())
+    distinct = pc.unique(days).to_pylist()
     written = []
-    for day in pc.unique(days).to_pylist():
-        part = table.filter(pc.equal(days, day)) if days.null_count == 0 else table
+    for day in distinct:
+        part = table if len(distinct) == 1 else table.filter(pc.equal(days, day))
         rel = (
             f"lake/{dataset}/purpose={purpose}/date={day}/"
             f"{stamp.ingest_run}-{batch.part_id}.parquet{PART_SUFFIX}"
         )
         path = run_dir / rel
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        pq.write_table(part, path, compression="zstd")
+        pq.write_table(part, path, compression="zstd", use_dictionary=dictionary_columns)
         written.append(rel)
     return written
 
