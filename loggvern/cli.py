@@ -16,7 +16,7 @@ from pathlib import Path
 from rich.console import Console
 
 EXIT_OK, EXIT_FAILED, EXIT_REFUSED = 0, 1, 2
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -61,7 +61,13 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("apache_beam").setLevel(logging.ERROR)
     args = _parser().parse_args(argv)
-    from loggvern import commands  # heavy imports only after argument parsing
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # Beam's import warns about optional cloud clients
+    try:
+        from loggvern import commands  # heavy imports only after argument parsing
+    finally:
+        root.setLevel(level)
 
     handler = getattr(commands, f"cmd_{args.command}")
     try:

@@ -31,8 +31,8 @@ REFUSALS = (
 )  # fmt: skip
 FAILURES = (QueryError, AccountingError, DeadLetterError, OSError)
 
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 PROGRESS_MIN_LINES = 200_000
 
 

@@ -1,0 +1,95 @@
+"""The whole write path through Beam and the CLI, on Elastic's fixture files."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from loggvern.cli import main
+from tests.conftest import FIXTURES
+
+IPTABLES = FIXTURES / "elastic/iptables/test-iptables-raw.log"
+AUTH = FIXTURES / "elastic/system/test-auth.log"
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Path:
+    root = tmp_path / "store"
+    assert main(["init", str(root)]) == 0
+    return root
+
+
+def _final_counts(text: str) -> dict[str, int]:
+    last = text.strip().splitlines()[-1]
+    return {k: int(v) for k, v in (part.split("=") for part in last.split())}
+
+
+def test_ingest_iptables_fixture(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    catalog_before = hashlib.sha256((store / "catalog.duckdb").read_bytes()).hexdigest()
+    assert main(["ingest", str(store), "--source", "iptables", str(IPTABLES)]) == 0
+    counts = _final_counts(capsys.readouterr().out)
+    lines = len(IPTABLES.read_bytes().splitlines())
+    assert counts["read"] == lines
+    assert counts["read"] == counts["written"] + counts["rejected"]
+    assert counts["written"] >= lines - 2
+    files = sorted((store / "lake").rglob("*.parquet"))
+    data = [f for f in files if f.name != "_schema.parquet"]
+    assert data and not list((store / "lake").rglob("*.part"))
+    assert not any((store / "staging").iterdir())
+    rows = sum(pq.read_metadata(f).num_rows for f in data)
+    assert rows == 2 * counts["written"]  # both purposes, once each
+    assert hashlib.sha256((store / "catalog.duckdb").read_bytes()).hexdigest() == catalog_before
+    run = json.loads(next((store / "runs").glob("*.json")).read_text())
+    assert run["read"] == counts["read"] and run["policy_id"] == "iptables-default"
+    assert run["dropped"].get("src_mac", 0) > 0  # minimised and counted
+
+
+def test_query_and_formats(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["ingest", str(store), "--source", "sshd", str(AUTH)]) == 0
+    capsys.readouterr()
+    sql = "SELECT outcome, count(*) AS n FROM authentication GROUP BY ALL ORDER BY outcome"
+    assert (
+        main(["query", str(store), "--purpose", "security_incident", "--format", "json", sql]) == 0
+    )
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert {r["outcome"] for r in rows} >= {"success", "failure"}
+    assert main(["query", str(store), "--purpose", "network_administration", "--format", "csv",
+                 "SELECT count(*) AS n FROM authentication"]) == 0  # fmt: skip
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "n" and int(out[1]) == sum(r["n"] for r in rows)
+
+
+def test_refusals_exit_2(store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["init", str(store)]) == 2
+    assert "already holds" in capsys.readouterr().err
+    assert main(["ingest", str(store), "--source", "netflow", str(IPTABLES)]) == 2
+    assert "unknown format 'netflow'" in capsys.readouterr().err
+    missing = tmp_path / "nope.log"
+    assert main(["ingest", str(store), "--source", "iptables", str(missing)]) == 2
+    assert str(missing) in capsys.readouterr().err
+    bad = tmp_path / "bad.toml"
+    bad.write_text('id = "x"\nversion = 1\n')
+    assert (
+        main(["ingest", str(store), "--source", "iptables", "--policy", str(bad), str(IPTABLES)])
+        == 2
+    )  # noqa: E501
+    assert str(bad) in capsys.readouterr().err
+    assert main(["query", str(store), "--purpose", "productivity", "SELECT 1"]) == 2
+    assert "not lawful" in capsys.readouterr().err
+    assert not list((store / "lake").rglob("*-*.parquet"))  # nothing was written
+
+
+def test_deadletter_show(store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    log = tmp_path / "mixed.log"
+    good = IPTABLES.read_bytes().splitlines()[0]
+    log.write_bytes(good + b"\nthis is not a firewall line\n\xff\xfe broken\n" + good + b"\n")
+    assert main(["ingest", str(store), "--source", "iptables", str(log)]) == 0
+    assert _final_counts(capsys.readouterr().out) == {"read": 4, "written": 2, "rejected": 2}
+    assert main(["deadletter", "show", str(store)]) == 0
+    out = capsys.readouterr().out
+    assert f"{log}:2:" in out and f"{log}:3:" in out
+    assert "not valid UTF-8" in out and "this is not a firewall line" in out
