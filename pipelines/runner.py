@@ -7,8 +7,6 @@ the user names another runner (`--runner`), which is then passed through to Beam
 
 from __future__ import annotations
 
-import os
-
 import apache_beam as beam
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
@@ -23,7 +21,7 @@ def make_pipeline(
     options = PipelineOptions(args)
     direct = options.view_as(DirectOptions)
     direct.direct_num_workers = max(1, workers)
-    direct.direct_running_mode = (
-        os.environ.get("LGV_MODE", "multi_threading") if workers > 1 else "in_memory"
-    )
+    # Threads, not processes: the heavy steps (pyarrow compute, numpy, Parquet) release
+    # the GIL, and worker processes would each pay Beam's start-up again.
+    direct.direct_running_mode = "multi_threading" if workers > 1 else "in_memory"
     return beam.Pipeline(runner=FnApiRunner(), options=options)
