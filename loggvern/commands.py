@@ -67,10 +67,10 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         fields = ", ".join(f"{k}={v}" for k, v in sorted(summary.dropped.items()))
         err.print(f"fields dropped by policy {summary.policy_id}: {fields}", markup=False)
     if summary.rejected:
+        why = ", ".join(f"{n} {r}" for r, n in sorted(summary.reasons.items(), key=lambda x: -x[1]))
+        err.print(f"{summary.rejected} line(s) dead-lettered ({why})", markup=False)
         err.print(
-            f"{summary.rejected} line(s) dead-lettered: loggvern deadletter show "
-            f"{args.store} --run {summary.run_id}",
-            markup=False,
+            f"  see: loggvern deadletter show {args.store} --run {summary.run_id}", markup=False
         )
     out.print(f"read={summary.read} written={summary.written} rejected={summary.rejected}")
     return 0

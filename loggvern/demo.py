@@ -7,7 +7,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from rich.console import Console
-from rich.panel import Panel
 
 from loggvern.output import render
 from pipelines.synthetic.municipality import generate_municipality
@@ -25,7 +24,7 @@ TELEGRAM_TIKTOK = (
 
 QUERIES: list[tuple[str, str, str | None, str]] = [
     (
-        "Subnets reaching TikTok / Telegram networks (seed 002), by the hour",
+        "Subnets reaching TikTok / Telegram (seed 002) by the hour (internal ones encrypted)",
         "network_administration",
         None,
         f"SELECT src_ip AS src_subnet, dst_ip AS dst_subnet, count(*) AS connections, "
@@ -84,6 +83,8 @@ def run_demo(store: Path, *, employees: int = 300, console: Console | None = Non
             f"   {source:9} read={summary.read} written={summary.written} "
             f"rejected={summary.rejected} {'✓' if ok else '✗ ACCOUNTING MISMATCH'}"
         )
+        for reason, count in sorted(summary.reasons.items(), key=lambda item: -item[1])[:4]:
+            console.print(f"             dead letter: {count} × {reason}", style="dim")
     console.print("[bold]3. Queries under a declared purpose[/bold]")
     for title, purpose, case, sql in QUERIES:
         with QuerySession(layout, purpose, case, actor="demo") as session:
@@ -94,11 +95,13 @@ def run_demo(store: Path, *, employees: int = 300, console: Console | None = Non
         with QuerySession(layout, "network_administration", actor="demo") as session:
             session.execute("SELECT actor_user FROM network_activity LIMIT 1")
     except QueryError as exc:
-        console.print(Panel(f"network_administration cannot see people:\n{exc}", style="yellow"))
+        console.print(
+            f"   [yellow]refused[/yellow] network_administration asking for people: {exc}"
+        )
     try:
         QuerySession(layout, "productivity", actor="demo")
     except UnlawfulPurposeError as exc:
-        console.print(Panel(str(exc), style="yellow"))
+        console.print(f"   [yellow]refused[/yellow] {exc}")
     console.print(
         f"Done. Try: loggvern query {store} --purpose network_administration "
         '"SELECT protocol, count(*) FROM network_activity GROUP BY ALL"'

@@ -26,6 +26,12 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _cell(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S") + ("Z" if value.utcoffset() is not None else "")
+    return str(_plain(value))
+
+
 def render(table: pa.Table, fmt: str, console: Console | None = None, title: str = "") -> None:
     rows = table.to_pylist()
     if fmt == "json":
@@ -43,10 +49,10 @@ def render(table: pa.Table, fmt: str, console: Console | None = None, title: str
             )  # fmt: skip
         sys.stdout.write(buf.getvalue())
         return
-    out = Table(title=title or None, show_lines=False)
+    out = Table(title=title or None, show_lines=False, title_justify="left")
     for name in table.column_names:
         out.add_column(name, overflow="fold")
     for row in rows:
-        out.add_row(*("" if v is None else str(_plain(v)) for v in row.values()))
+        out.add_row(*("" if v is None else _cell(v) for v in row.values()))
     (console or Console()).print(out)
     (console or Console()).print(f"[dim]{table.num_rows} row(s)[/dim]")

@@ -27,6 +27,7 @@ class RunSummary:
     written: int = 0
     rejected: int = 0
     dropped: dict[str, int] = field(default_factory=dict)
+    reasons: dict[str, int] = field(default_factory=dict)  # why lines were dead-lettered
     lake_files: int = 0
     started: str = ""
     finished: str = ""
@@ -48,6 +49,8 @@ def commit_run(layout: StoreLayout, summary: RunSummary, expected_lines: int) ->
         summary.rejected += report.rejected
         for name, count in report.dropped.items():
             summary.dropped[name] = summary.dropped.get(name, 0) + count
+        for reason, count in report.reasons.items():
+            summary.reasons[reason] = summary.reasons.get(reason, 0) + count
     if summary.read != expected_lines or summary.read != summary.written + summary.rejected:
         raise AccountingError(
             f"run {summary.run_id}: planned {expected_lines} lines, read={summary.read} "

@@ -40,6 +40,7 @@ class PartReport:
     written: int
     rejected: int
     dropped: dict[str, int] = field(default_factory=dict)
+    reasons: dict[str, int] = field(default_factory=dict)  # fixed texts, never values
     files: list[str] = field(default_factory=list)  # staged paths relative to the run dir
     deadletter: str | None = None
 
@@ -64,6 +65,11 @@ def write_batch(
     report = PartReport(
         batch.part_id, batch.source_file, batch.first_line, read, written, rejected, batch.dropped
     )
+    if rejected:
+        counts = pc.value_counts(batch.rejects.column(REASON).combine_chunks())
+        report.reasons = {
+            c["values"]: c["counts"] for c in counts.to_pylist() if c["values"] is not None
+        }
     for purpose in policy.purposes:
         table = project(batch.events, policy, purpose, stamp)
         report.files += _write_partitions(
