@@ -11,7 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemaining
 
 from loggvern.output import render
 from pipelines.commit import RunSummary
-from pipelines.plan import InputError, plan_ingest
+from pipelines.plan import ConfigError, InputError, plan_ingest
 from pipelines.run import run_ingest
 from queries.session import QueryError, QuerySession
 from schemas.policy import PolicyError, default_policies
@@ -27,7 +27,7 @@ from transforms.sink import AccountingError
 
 REFUSALS = (
     StoreError, PolicyError, UnknownFormatError, InputError, AliasError, KeyFileError,
-    UnlawfulPurposeError,
+    UnlawfulPurposeError, ConfigError,
 )  # fmt: skip
 FAILURES = (QueryError, AccountingError, DeadLetterError, OSError)
 

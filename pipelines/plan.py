@@ -6,10 +6,12 @@ are cut into line-aligned splits with their starting line numbers.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from schemas.policy import Policy, PolicyError, default_policy_path, load_policy
 from store.keys import load_keys
@@ -22,6 +24,21 @@ from transforms.read_lines import SPLIT_BYTES, Split, plan_splits
 
 class InputError(ValueError):
     """An input file cannot be read; the message names the file and reason."""
+
+
+class ConfigError(ValueError):
+    """An option is invalid (e.g. an unknown timezone)."""
+
+
+def check_timezone(tz: str) -> str:
+    """Accept an IANA zone name or a fixed offset (+HHMM, -HH:MM); refuse anything else."""
+    if re.fullmatch(r"[+-](?:[01]\d|2[0-3])(?::?[0-5]\d)?", tz):
+        return tz
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"unknown timezone {tz!r} (use an IANA name or +HHMM)") from None
+    return tz
 
 
 @dataclass(frozen=True)
@@ -61,6 +78,7 @@ def plan_ingest(
 ) -> IngestPlan:
     layout = StoreLayout(store).require()
     fmt = source_format(format_name)
+    check_timezone(timezone)
     if not paths:
         raise InputError("no input files given")
     for path in paths:

@@ -93,3 +93,43 @@ def test_deadletter_show(store: Path, tmp_path: Path, capsys: pytest.CaptureFixt
     out = capsys.readouterr().out
     assert f"{log}:2:" in out and f"{log}:3:" in out
     assert "not valid UTF-8" in out and "this is not a firewall line" in out
+
+
+def test_more_refusals(store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    aliases = tmp_path / "aliases.csv"
+    aliases.write_text("employee_id,identifier\nE1\n")
+    args = ["ingest", str(store), "--source", "iptables", str(IPTABLES)]
+    assert main([*args, "--aliases", str(aliases)]) == 2
+    assert f"{aliases}: line 2" in capsys.readouterr().err
+    assert main([*args, "--timezone", "Mars/Olympus"]) == 2
+    assert "unknown timezone" in capsys.readouterr().err
+    assert main(["ingest", str(tmp_path / "nostore"), "--source", "iptables", str(IPTABLES)]) == 2
+    assert "not a loggvern store" in capsys.readouterr().err
+
+
+def test_default_runner_is_in_process() -> None:
+    from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+
+    from pipelines.runner import make_pipeline
+
+    assert isinstance(make_pipeline().runner, FnApiRunner)
+    assert isinstance(make_pipeline(workers=2).runner, FnApiRunner)
+    assert type(make_pipeline(runner="DirectRunner").runner).__name__.endswith("DirectRunner")
+
+
+def test_ingest_opens_no_network_connection(
+    store: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import socket
+
+    attempts: list[object] = []
+
+    def refuse(self: socket.socket, address: object) -> None:
+        attempts.append(address)
+        raise OSError("network access attempted")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+    assert main(["ingest", str(store), "--source", "iptables", str(IPTABLES)]) == 0
+    assert attempts == []
+    assert _final_counts(capsys.readouterr().out)["read"] == 24
