@@ -55,8 +55,13 @@ _IPV4 = r"^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)
 
 
 def _subnets(values: pa.Array) -> pa.Array:
-    """IPv4 /24 by a vectorised rewrite; anything else (IPv6, tokens) per distinct value."""
-    values = values.cast(pa.string())
+    """Subnets of the distinct addresses (a batch has few), spread back over the rows."""
+    encoded = pc.dictionary_encode(values.cast(pa.string()))
+    return _subnets_distinct(encoded.dictionary).take(encoded.indices)
+
+
+def _subnets_distinct(values: pa.Array) -> pa.Array:
+    """IPv4 /24 by a vectorised rewrite; anything else (IPv6, tokens) one by one."""
     v4 = pc.fill_null(pc.match_substring_regex(values, _IPV4), False)
     v4_nets = pc.replace_substring_regex(values, r"\.\d+$", ".0/24")
     if pc.all(pc.or_(v4, pc.is_null(values))).as_py():

@@ -88,8 +88,11 @@ def _write_partitions(
 ) -> list[str]:
     if table.num_rows == 0:
         return []
-    # Evidence tags are unique per row: a dictionary would only be built and thrown away.
-    dictionary_columns = [c for c in table.column_names if c != "evidence_tag"]
+    # Dictionaries pay for repetitive strings only (evidence tags are unique per row), and
+    # min/max statistics only for what queries filter on by range: times and numbers.
+    textual = [f.name for f in table.schema if _is_textual(f.type)]
+    dictionary_columns = [c for c in textual if c != "evidence_tag"]
+    statistics_columns = [c for c in table.column_names if c not in textual]
     days = table.column("time").cast(pa.date32())
     distinct = pc.unique(days).to_pylist()
     written = []
@@ -101,9 +104,19 @@ def _write_partitions(
         )
         path = run_dir / rel
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        pq.write_table(part, path, compression="zstd", use_dictionary=dictionary_columns)
+        pq.write_table(
+            part,
+            path,
+            compression="zstd",
+            use_dictionary=dictionary_columns,
+            write_statistics=statistics_columns,
+        )
         written.append(rel)
     return written
+
+
+def _is_textual(type_: pa.DataType) -> bool:
+    return pa.types.is_string(type_) or pa.types.is_list(type_)
 
 
 def _dead_letters(batch: Batch) -> pa.Table:
