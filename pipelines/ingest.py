@@ -17,6 +17,7 @@ from pathlib import Path
 import apache_beam as beam
 import pyarrow as pa
 
+from pipelines.batch_coder import BatchCoder  # noqa: F401  (registers the coder)
 from schemas.policy import Policy
 from store.keys import load_keys
 from store.layout import StoreLayout
@@ -124,9 +125,9 @@ class IngestSplits(beam.PTransform):
     def expand(self, splits: beam.PCollection) -> beam.PCollection:
         return (
             splits
-            | "Read" >> beam.ParDo(ReadSplit(self.job))
-            | "ParseAndValidate" >> beam.ParDo(ParseLines(self.job))
-            | "Protect" >> beam.ParDo(Protect(self.job))
+            | "Read" >> beam.ParDo(ReadSplit(self.job)).with_output_types(Batch)
+            | "ParseAndValidate" >> beam.ParDo(ParseLines(self.job)).with_output_types(Batch)
+            | "Protect" >> beam.ParDo(Protect(self.job)).with_output_types(Batch)
             | "Write" >> beam.ParDo(WriteParts(self.job))
         )
 
