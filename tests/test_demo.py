@@ -1,0 +1,29 @@
+"""`loggvern demo` runs the whole story on a small municipality."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from loggvern.cli import main
+
+
+def test_demo_runs_and_shows_findings(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    store = tmp_path / "demo-store"
+    assert main(["demo", "--fresh", str(store), "--employees", "40"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("✓") == 3 and "ACCOUNTING MISMATCH" not in out
+    assert "203.0.113.77" in out  # the brute-force source stays visible for blocking
+    assert "gmail.com" in out  # the exfiltration's destination domain
+    assert "usr-k1-" in out  # people appear only as pseudonyms
+    assert "refused" in out and "not lawful" in out
+    assert main(["demo", "--fresh", str(store), "--employees", "40"]) == 0  # --fresh re-creates
+
+
+def test_demo_fresh_refuses_foreign_directory(tmp_path: Path) -> None:
+    foreign = tmp_path / "important"
+    foreign.mkdir()
+    (foreign / "thesis.txt").write_text("do not delete")
+    assert main(["demo", "--fresh", str(foreign)]) == 2
+    assert (foreign / "thesis.txt").exists()
