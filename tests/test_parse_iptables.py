@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
 from schemas.datasets import NETWORK_ACTIVITY
 from tests import elastic_fixtures as ef
+from transforms.parse import line_bytes
 from transforms.parse.base import REASON, ROW, ParseContext
 from transforms.parse.iptables import IPTABLES, parse_iptables
+from transforms.parse.line_bytes import is_ip
 
 CTX = ParseContext(reference_time=datetime(2025, 11, 21, 12, tzinfo=UTC))
 UFW = (
@@ -237,3 +241,76 @@ def test_truncated_and_mutated_lines_never_raise() -> None:
     result = parse(*cut, *mutated)
     result.table.validate(full=True)  # valid UTF-8 everywhere, even when cut next to "é"
     assert result.table.num_rows > 0 and result.rejects.num_rows > 0
+
+
+# The regexes that numpy code replaced: the replacements must agree with them exactly.
+IP_REGEX = (
+    r"^(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)$"
+    r"|^[0-9A-Fa-f:]*:[0-9A-Fa-f:]*(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){0,3}[0-9A-Fa-f]*$"
+)
+HEADER_REGEX = (
+    r"^(?:<\d{1,3}>)?(?:[A-Z][a-z]{2} [ \d]?\d \d\d:\d\d:\d\d"
+    r"|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?(?:Z|[+-]\d\d:\d\d)?) "
+)
+
+
+def _mutations(seeds: list[str], alphabet: str, count: int) -> list[str]:
+    rng = random.Random(7)
+    out = list(seeds)
+    for _ in range(count):
+        s = rng.choice(seeds)
+        for _ in range(rng.randint(1, 3)):
+            i = rng.randint(0, len(s))
+            s = s[:i] + rng.choice(alphabet) + s[i + rng.randint(0, 2) :]
+        out.append(s)
+    return out
+
+
+def test_address_dfa_agrees_with_the_regex() -> None:
+    seeds = [
+        *("1.2.3.4", "255.255.255.255", "256.1.1.1", "01.2.3.4", "001.2.3.4", "1.2.3", ""),
+        *("::1", "fe80::1", "::ffff:1.2.3.4", "1:2:3:4:5:6:7:8", "::1.2.3.4.5", "::1.2."),
+        *("::a1.2.3.4", "a:b", "2001:db8::25.249.1.0", "1:2.3.4.5:6", "1" * 20 + ":" + "f" * 30),
+    ]
+    values = _mutations(seeds, "0123456789.:abfAF x-\u00e9", 20_000) + [None]
+    array = pa.array(values, pa.string())
+    want = pc.match_substring_regex(array, IP_REGEX).fill_null(False).to_numpy(False)
+    assert (is_ip(array) == want).all()
+
+
+def test_header_check_agrees_with_the_regex() -> None:
+    stamps = [
+        *("Nov 20 08:01:02", "Nov  2 08:01:02", "Nov 2 08:01:02", "2021-03-12T14:10:18Z"),
+        *("2021-03-12T14:10:18.5", "2021-03-12T14:10:18.123456789+01:00", "2021-03-12T14:10:18-02"),
+    ]
+    seeds = [f"{pri}{ts} fw kernel: IN=eth0" for pri in ("", "<6>", "<1234>") for ts in stamps]
+    lines = _mutations(seeds, "0123456789 :.-+TZ<>Nvoz\u00e9", 20_000)
+    result = parse(*lines)
+    header_rejects = pc.equal(result.rejects.column(REASON), "unsupported syslog header")
+    rejected = set(result.rejects.filter(header_rejects).column(ROW).to_pylist())
+    want = pc.match_substring_regex(pa.array(lines), HEADER_REGEX).to_pylist()
+    assert [i not in rejected for i in range(len(lines))] == want
+
+
+def test_views_into_buffers_over_2_gib(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Spans of a buffer too large for a string view's int32 offsets go through windows (made
+    small here): the parse must not change."""
+    lines = [UFW.format(dpt=i) for i in range(300)] + ["Nov 20 08:01:02 fw01 x"]
+    whole = parse(*lines)
+    windows = line_bytes._windows
+
+    def copied_windows(lines: line_bytes.Lines) -> list[pa.Buffer]:
+        return [pa.py_buffer(w.to_pybytes()) for w in windows(lines)]  # nothing past their ends
+
+    monkeypatch.setattr(line_bytes, "_windows", copied_windows)
+    monkeypatch.setattr(line_bytes, "_INT32", 4096)
+    monkeypatch.setattr(line_bytes, "_WINDOW", 1024)
+    assert len(copied_windows(line_bytes.line_bytes(pa.array(lines)))) > 10
+    assert parse(*lines).table.equals(whole.table)
+
+
+def test_protocol_lower_case_beyond_ascii() -> None:
+    line = "Nov 20 08:01:02 fw kernel: IN=eth0 OUT= SRC=10.0.0.1 DST=10.0.0.2 PROTO={}"
+    protocols = ["TCP", "ÅÆØ", "ICMPv6-OVER-LONG-NAME", "İ"]
+    got = parse(*[line.format(p) for p in protocols]).table.column("protocol")
+    assert got.to_pylist() == pc.utf8_lower(pa.array(protocols)).to_pylist()

@@ -6,9 +6,10 @@ RE2 capture groups cost several ns per matched byte and a line has ~20 fields, s
 regex per field this module finds every '=' of the batch in one numpy pass, recognises a key by
 the four bytes in front of its '=' (a perfect hash into a small table), keeps each key's first
 occurrence per row with one `np.minimum.at`, and decodes values straight from the bytes with
-the SWAR helpers of syslog_header. Regexes remain only for the header's shape (a capture-free
-DFA pass), the address check and the few distinct log prefixes (through a dictionary). Batches
-are cut into chunks of 16k rows so the working set stays in the CPU caches.
+the SWAR helpers of line_bytes (addresses are checked by its DFA). Only the few distinct log
+prefixes are classified with regexes, once per batch. Batches are parsed in chunks of 16k rows
+so the working set stays in the CPU caches: numbers go into batch-wide numpy arrays, strings
+are copied out per chunk, and the Arrow columns are assembled once per batch.
 
 Rules: keys count only after `IN=`, the first occurrence wins, and keys inside an ICMP error's
 nested `[SRC=... ]` payload are ignored. `action` comes from the log prefix: EdgeOS
@@ -20,27 +21,31 @@ row; reasons are fixed texts.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from schemas.datasets import NETWORK_ACTIVITY
-from transforms.parse.base import ROW, ParseContext, ParseResult, SourceFormat, conform
-from transforms.parse.syslog_header import (
+from transforms.parse.base import ParseContext, ParseResult, SourceFormat, conform
+from transforms.parse.line_bytes import (
+    LineBatch,
     Lines,
+    Strings,
     byte_at,
     equal_bytes,
     first_flag,
     int_array,
-    is_ip,
-    line_bytes,
+    ip_like,
     non_digits,
     non_spaces,
     numbers,
-    parse_header,
+    outside,
+    pattern,
     spaces,
-    substrings,
 )
+from transforms.parse.syslog_header import RowErrors, parse_header
 
 NOT_NETFILTER = "not a netfilter log line"
 
@@ -65,7 +70,7 @@ _KEYS = (
     "USER",
     "[SRC",
 )
-_CODES = np.array([int.from_bytes(k.encode(), "little") for k in _KEYS], np.uint64)
+_CODES = np.array([int.from_bytes(k.encode(), "little") for k in _KEYS], np.uint32)
 _K = len(_KEYS) + 2  # column 0: any other key, 1..len(_KEYS): _KEYS, last: IN
 _IN = _K - 1
 _MUL = next(
@@ -73,9 +78,8 @@ _MUL = next(
     for m in range(1, 1 << 20, 2)
     if len({(int(c) * m & 0xFFFFFFFF) >> 24 for c in _CODES}) == len(_CODES)
 )
-_SLOT = np.zeros(256, np.uint8)  # perfect hash slot -> key number
-_SLOT[((_CODES * np.uint64(_MUL)) & np.uint64(0xFFFFFFFF)) >> np.uint64(24)] = range(1, _K - 1)
-_SLOT_CODE = np.concatenate([[0], _CODES]).astype(np.uint64)
+_SLOT = np.zeros(256, np.uint64)  # perfect hash slot -> key number << 32 | its code
+_SLOT[(_CODES * np.uint32(_MUL)) >> np.uint32(24)] = _CODES | (np.arange(1, _K - 1) << 32)
 _WORD = np.zeros(256, bool)
 _WORD[
     np.frombuffer(b"0123456789_ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz", np.uint8)
@@ -90,6 +94,21 @@ def _not_uptime(x: np.ndarray) -> np.ndarray:
     return non_digits(x) & ~spaces(x) & ~equal_bytes(x, ord("."))
 
 
+class _Span(NamedTuple):
+    """A key's value in every row: is the key there, where its value starts, how long it is
+    (0 when absent), and its first 8 (or 16) bytes, loaded already."""
+
+    present: np.ndarray
+    start: np.ndarray
+    length: np.ndarray
+    words: tuple
+
+    def put(self, column: Strings, raw: Lines, edit=None) -> None:
+        """Add the values to a string column (null when absent or empty)."""
+        valid = self.present & (self.length > 0)
+        column.put(raw, self.start, self.length, valid, self.words, edit)
+
+
 class _Fields:
     """The first occurrence of every wanted key per row, as the position of its '='.
 
@@ -102,7 +121,7 @@ class _Fields:
         first = np.searchsorted(pos, raw.start)
         row = np.repeat(np.arange(n), np.diff(np.append(first, len(pos))))
         key = _keys(raw, pos)
-        at = np.searchsorted(pos, body)  # the first '=' of each message
+        at = _first_from(pos, first, body)  # the first '=' of each message
         in_pos = pos[np.minimum(at, len(pos) - 1)] if len(pos) else np.zeros(n, np.int64)
         code = raw.load(in_pos - 4)
         is_in = (at < len(pos)) & (in_pos < raw.end) & (in_pos >= 4)
@@ -122,15 +141,37 @@ class _Fields:
         present = col < self.nested
         return present, np.where(present, col + 1, 0)
 
-    def span(self, key: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(present, value start, value length): a value runs to the next space."""
+    def span(self, key: str) -> _Span:
+        """A key's value, which runs to the next space."""
         present, start = self.at(key)
-        end = self.raw.scan(start, np.where(present, self.raw.end, start), spaces)
-        return present, start, end - start
+        head = self.raw.load(start)
+        end = self.raw.scan(start, np.where(present, self.raw.end, start), spaces, head)
+        return _Span(present, start, end - start, (head,))
 
-    def string(self, key: str) -> pa.Array:
-        present, start, length = self.span(key)
-        return substrings(self.raw, start, length, present & (length > 0))
+    def address(self, key: str) -> _Span:
+        """Like `span`, for values mostly up to 15 bytes long: reads 16 bytes at once and
+        passes them on, for the address check and the string column."""
+        present, start = self.at(key)
+        words = self.raw.load(start), self.raw.load(start + 8)
+        limit = np.where(present, self.raw.end, start)
+        first = first_flag(spaces(words[0]))
+        idx = np.where(first < 8, first, 8 + first_flag(spaces(words[1])))
+        end = np.minimum(start + idx, limit)
+        more = np.flatnonzero((idx == 16) & (start + 16 < limit))  # no space yet: read on
+        end[more] = self.raw.scan(start[more] + 16, limit[more], spaces)
+        return _Span(present, start, end - start, words)
+
+
+def _first_from(pos: np.ndarray, i: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """np.searchsorted(pos, target) for a sorted `pos`, knowing it is at most a few steps
+    after `i` (the syslog header rarely holds a '='): cheaper than a binary search."""
+    i, last = i.copy(), len(pos) - 1
+    rows = np.flatnonzero((i <= last) & (pos[np.minimum(i, last)] < target))
+    for _ in range(4):
+        i[rows] += 1
+        rows = rows[(i[rows] <= last) & (pos[np.minimum(i[rows], last)] < target[rows])]
+    i[rows] = np.searchsorted(pos, target[rows])
+    return i
 
 
 def _ranges(begin: np.ndarray, end: np.ndarray) -> np.ndarray:
@@ -142,9 +183,9 @@ def _ranges(begin: np.ndarray, end: np.ndarray) -> np.ndarray:
 
 def _keys(raw: Lines, pos: np.ndarray) -> np.ndarray:
     """Key number (0 for keys we do not use) of each '=' from the 4 bytes in front of it."""
-    code = raw.load(pos - 4) & np.uint64(0xFFFFFFFF)
-    key = _SLOT[((code * np.uint64(_MUL)) & np.uint64(0xFFFFFFFF)) >> np.uint64(24)]
-    return np.where(_SLOT_CODE[key] == code, key, 0).astype(np.int64)
+    code = raw.load(pos - 4).astype(np.uint32)
+    slot = _SLOT[((code * np.uint32(_MUL)) >> np.uint32(24)).astype(np.intp)]
+    return ((slot >> np.uint64(32)) * ((slot & np.uint64(0xFFFFFFFF)) == code)).astype(np.intp)
 
 
 def _skip_kernel_tag(raw: Lines, body: np.ndarray) -> np.ndarray:
@@ -152,108 +193,172 @@ def _skip_kernel_tag(raw: Lines, body: np.ndarray) -> np.ndarray:
     x = raw.load(body)
     tagged = (x & np.uint64(0xFFFFFFFFFFFFFF)) == _KERNEL
     body = np.where(tagged, raw.scan(body + 7, raw.end, non_spaces), body)
-    opened = byte_at(raw.load(body), 0) == ord("[")
-    close = raw.scan(body + 1, np.where(opened, np.minimum(raw.end, body + 24), body), _not_uptime)
-    uptime = opened & (close > body + 1) & (byte_at(raw.load(close), 0) == ord("]"))
-    after = raw.scan(close + 1, raw.end, non_spaces)
-    return np.where(uptime, after, body)
+    after = raw.byte(body + 1)  # "[ 1234.5]": a digit, space or dot after "[" (checked first)
+    uptime_char = (after == 32) | (after == 46) | (after - 48 < 10)
+    rows = np.flatnonzero((raw.byte(body) == ord("[")) & uptime_char)
+    at, end = body[rows], raw.end[rows]
+    close = raw.scan(at + 1, np.minimum(end, at + 24), _not_uptime)
+    uptime = (close > at + 1) & (raw.byte(close) == ord("]"))
+    body[rows[uptime]] = raw.scan(close[uptime] + 1, end[uptime], non_spaces)
+    return body
 
 
 _CHUNK = 16_384  # rows parsed at a time: keeps the working set in the CPU caches
+_STRINGS = (
+    "observer",
+    "prefix",
+    "in_iface",
+    "out_iface",
+    "dst_mac",
+    "src_mac",
+    "src_ip",
+    "dst_ip",
+    "protocol",
+    "tcp_flags",
+    "actor_user",
+)
+# (key, column, name in reasons, largest value, type): decoded from the bytes
+_NUMBERS = (
+    (" SPT", "src_port", "port", 65535, pa.int32()),
+    (" DPT", "dst_port", "port", 65535, pa.int32()),
+    (" LEN", "length", "packet length", 2**31 - 1, pa.int32()),
+    (" TTL", "ttl", "ttl", 255, pa.int16()),
+    ("IMIT", "hop_limit", "ttl", 255, pa.int16()),
+    ("TYPE", "icmp_type", "icmp type", 255, pa.int16()),
+    ("CODE", "icmp_code", "icmp code", 255, pa.int16()),
+    (" UID", "uid", "uid", 2**31 - 1, pa.int32()),
+    (" GID", "gid", "gid", 2**31 - 1, pa.int32()),
+)
+
+
+_UPPER = pattern(*["A-Z"] * 8)
+_INLINE_BYTES = np.uint64(0xFFFFFFFF00000000), np.uint64(2**64 - 1)  # of a view's two words
+_HIGH = np.uint64(0x8080808080808080)
+
+
+class _Columns:
+    """The batch's columns, filled in chunk by chunk: numbers in numpy arrays, strings as
+    `Strings`; `arrays` assembles the Arrow columns."""
+
+    def __init__(self, n: int) -> None:
+        self.time = np.zeros(n, np.int64)
+        self.strings = {name: Strings() for name in _STRINGS}
+        self.values = {column: np.zeros(n, np.int64) for _, column, *_ in _NUMBERS}
+        self.present = {column: np.zeros(n, bool) for _, column, *_ in _NUMBERS}
+        self.ipv6 = np.zeros(n, bool)
+        self.unicode_protocol = False  # a protocol name ASCII lower-casing cannot handle
+
+    def arrays(self) -> dict[str, pa.Array]:
+        cols: dict[str, pa.Array] = {}
+        cols["time"] = pa.array(self.time, pa.timestamp("us", tz="UTC"))
+        strings = {name: s.array() for name, s in self.strings.items()}
+        cols["observer"] = strings.pop("observer")
+        cols["action"], cols["rule_name"] = _classify_prefixes(strings.pop("prefix"))
+        if self.unicode_protocol:
+            strings["protocol"] = pc.utf8_lower(strings["protocol"])
+        cols.update(strings)
+        for _, column, _, _, typ in _NUMBERS:
+            values, present = self.values[column], self.present[column]
+            if column == "ttl":  # or else the IPv6 hop limit
+                values = np.where(present, values, self.values["hop_limit"])
+                present = present | self.present["hop_limit"]
+            if column != "hop_limit":
+                cols[column] = int_array(values, present, typ)
+        cols["ip_version"] = pa.array(np.where(self.ipv6, 6, 4).astype(np.int8))
+        return cols
+
+    def lower_ascii(self, views: np.ndarray) -> None:
+        """Lower-case the ASCII letters of string views in place (instead of pc.utf8_lower),
+        noting values that need Unicode rules: non-ASCII, or not inline (over 12 bytes)."""
+        inline = (views[:, 0] & np.uint64(0xFFFFFFFF)) <= 12
+        self.unicode_protocol |= not inline.all()
+        for word, mask in zip(views.T, _INLINE_BYTES, strict=True):
+            text = np.where(inline, word & mask, 0)
+            self.unicode_protocol |= bool((text & _HIGH).any())
+            word |= (~outside(text, _UPPER) & mask & _HIGH) >> np.uint64(2)  # 'A' | 0x20 = 'a'
 
 
 def parse_iptables(lines: pa.StringArray, ctx: ParseContext) -> ParseResult:
-    if len(lines) <= _CHUNK:
-        return _parse(lines, ctx)
-    parts = [_parse(lines.slice(i, _CHUNK), ctx) for i in range(0, len(lines), _CHUNK)]
-    return ParseResult(_concat([p.table for p in parts]), _concat([p.rejects for p in parts]))
-
-
-def _concat(tables: list[pa.Table]) -> pa.Table:
-    """Concatenate per-chunk tables, turning chunk-relative ROW numbers into batch ones."""
-    shifted = []
-    for i, table in enumerate(tables):
-        rows = pc.add(table.column(ROW), i * _CHUNK)
-        shifted.append(table.set_column(0, ROW, rows))
-    return pa.concat_tables(shifted)
-
-
-def _parse(lines: pa.StringArray, ctx: ParseContext) -> ParseResult:
-    raw = line_bytes(lines)
-    header = parse_header(raw, lines, ctx)
-    errors = header.errors
-    body = _skip_kernel_tag(raw, header.body)
-    f = _Fields(raw, body)
-    has_in, _ = f.at("IN")
-    has_src, src_start = f.at(" SRC")
-    has_dst, _ = f.at(" DST")
-    errors.flag(~(has_in & has_src & has_dst), NOT_NETFILTER)
-
-    cols: dict[str, pa.Array] = {"time": header.time, "observer": header.observer}
-    cols["action"], cols["rule_name"] = _prefix(raw, body, f.in_at)
-    cols["in_iface"], cols["out_iface"] = f.string("IN"), f.string(" OUT")
-    cols["dst_mac"], cols["src_mac"] = _macs(raw, *f.at(" MAC"))
-    for name, key in (("src_ip", " SRC"), ("dst_ip", " DST")):
-        cols[name] = f.string(key)
-        errors.flag(~is_ip(cols[name]), f"invalid {name[:3]} address")
-    ipv6 = has_src & (first_flag(equal_bytes(raw.load(src_start), ord(":"))) < 5)  # "fe80:"
-    cols["ip_version"] = pa.array(np.where(ipv6, 6, 4), pa.int8())
-
-    def number(key: str, name: str, limit: int, typ: pa.DataType) -> pa.Array:
-        present, start = f.at(key)
-        rows = np.flatnonzero(present)  # decode only the rows that have the key
-        value, status = np.zeros(raw.n, np.int64), np.zeros(raw.n, np.int8)
-        value[rows], status[rows] = numbers(raw, start[rows], raw.end[rows], len(str(limit)))
-        bad, too_big = present & (status == 1), present & ((status == 2) | (value > limit))
-        errors.flag(bad, f"invalid {name}")
-        errors.flag(too_big, f"{name} out of range")
-        return int_array(value, present & ~bad & ~too_big, typ)
-
-    cols["src_port"] = number(" SPT", "port", 65535, pa.int32())
-    cols["dst_port"] = number(" DPT", "port", 65535, pa.int32())
-    cols["length"] = number(" LEN", "packet length", 2**31 - 1, pa.int32())
-    ttl = number(" TTL", "ttl", 255, pa.int16())
-    cols["ttl"] = pc.coalesce(ttl, number("IMIT", "ttl", 255, pa.int16()))
-    cols["icmp_type"] = number("TYPE", "icmp type", 255, pa.int16())
-    cols["icmp_code"] = number("CODE", "icmp code", 255, pa.int16())
-    cols["uid"] = number(" UID", "uid", 2**31 - 1, pa.int32())
-    cols["gid"] = number(" GID", "gid", 2**31 - 1, pa.int32())
-    cols["protocol"] = pc.utf8_lower(f.string("ROTO"))
-    cols["tcp_flags"] = _tcp_flags(raw, f.span(" RES"), f.at("URGP"))
-    cols["actor_user"] = f.string("USER")
-    table = conform(errors.accepted(cols), NETWORK_ACTIVITY)
+    batch = LineBatch(lines)
+    errors = RowErrors(batch.n)
+    out = _Columns(batch.n)
+    for lo in range(0, batch.n, _CHUNK):
+        hi = min(lo + _CHUNK, batch.n)
+        _parse(batch.chunk(lo, hi), ctx, errors.part(lo, hi), out, slice(lo, hi))
+    table = conform(errors.accepted(out.arrays()), NETWORK_ACTIVITY)
     return ParseResult(table, errors.rejects())
 
 
-def _macs(raw: Lines, present, start) -> tuple[pa.Array, pa.Array]:
+def _parse(raw: Lines, ctx: ParseContext, errors: RowErrors, out: _Columns, rows: slice) -> None:
+    """Parse one chunk of lines into rows `rows` of `out`."""
+    header = parse_header(raw, ctx, errors)
+    out.time[rows] = header.micros
+    strings = out.strings
+    strings["observer"].put(raw, header.host, header.host_len, header.has_host)
+    body = _skip_kernel_tag(raw, header.body)
+    f = _Fields(raw, body)
+    has_in, _ = f.at("IN")
+    src, dst = f.address(" SRC"), f.address(" DST")
+    errors.flag(~(has_in & src.present & dst.present), NOT_NETFILTER)
+
+    prefix_end = np.where(f.in_at < _NONE, f.in_at - 2, body)
+    strings["prefix"].put(raw, body, prefix_end - body, prefix_end > body)
+    f.span("IN").put(strings["in_iface"], raw)
+    f.span(" OUT").put(strings["out_iface"], raw)
+    _macs(raw, strings, *f.at(" MAC"))
+    for name, address in (("src_ip", src), ("dst_ip", dst)):
+        address.put(strings[name], raw)
+        valid = ip_like(raw, address.start, address.length, address.words)
+        errors.flag(~valid, f"invalid {name[:3]} address")
+    fe80 = first_flag(equal_bytes(src.words[0], ord(":"))) < 5  # a ':' early on: "fe80:"
+    out.ipv6[rows] = src.present & fe80
+
+    for key, column, name, limit, _ in _NUMBERS:
+        present, start = f.at(key)
+        if present.all():
+            value, invalid, too_long = numbers(raw, start, raw.end, len(str(limit)))
+        elif present.any():  # decode only the rows that have the key
+            found = np.flatnonzero(present)
+            value, invalid, too_long = np.zeros(raw.n, np.int64), *np.zeros((2, raw.n), bool)
+            value[found], invalid[found], too_long[found] = numbers(
+                raw, start[found], raw.end[found], len(str(limit))
+            )
+        else:
+            continue
+        bad, too_big = present & invalid, present & (too_long | (value > limit))
+        errors.flag(bad, f"invalid {name}")
+        errors.flag(too_big, f"{name} out of range")
+        out.values[column][rows] = value
+        out.present[column][rows] = present & ~bad & ~too_big
+
+    f.span("ROTO").put(strings["protocol"], raw, edit=out.lower_ascii)
+    _tcp_flags(raw, strings["tcp_flags"], f.span(" RES"), f.at("URGP"))
+    f.span("USER").put(strings["actor_user"], raw)
+
+
+def _macs(raw: Lines, strings: dict[str, Strings], present, start) -> None:
     """Split `MAC=dst:src:type...` into destination and source MAC. Needs 12 bytes: the first
     35 characters must be ASCII `xx:` groups without a space."""
     ok = present & (start + 35 <= raw.end)
     digits = np.uint64(0x8080008080)  # flags of bytes 0, 1, 3, 4 of a 6-byte group
+    words = {}
     for offset in range(0, 31, 6):  # separators at 2, 5, ..., 32: check 6 bytes at a time
-        x = raw.load(start + offset)
+        x = words[offset] = raw.load(start + offset)
         sep = np.uint64(0xFF0000FF0000 if offset < 30 else 0xFF0000)
         ok &= (x & sep) == (np.uint64(_COLONS) & sep)
         ok &= ((spaces(x) | (x & np.uint64(0x8080808080808080))) & digits) == 0
     seventeen = np.full(raw.n, 17)
-    return substrings(raw, start, seventeen, ok), substrings(raw, start + 18, seventeen, ok)
+    strings["dst_mac"].put(raw, start, seventeen, ok, (words[0],))
+    strings["src_mac"].put(raw, start + 18, seventeen, ok, (words[18],))
 
 
-def _tcp_flags(raw: Lines, res, urgp) -> pa.Array:
+def _tcp_flags(raw: Lines, column: Strings, res: _Span, urgp) -> None:
     """The flag words (`SYN`, `ACK PSH`, ...) between `RES=0x..` and `URGP=`."""
-    begin = res[1] + res[2] + 1
-    end = urgp[1] - 6  # 'URGP=' and the space before it
-    spaced = byte_at(raw.load(end), 0) == 32
-    return substrings(raw, begin, end - begin, res[0] & urgp[0] & (end > begin) & spaced)
-
-
-def _prefix(raw: Lines, body: np.ndarray, in_at: np.ndarray) -> tuple[pa.Array, pa.Array]:
-    """(action, rule_name) from the log prefix between the syslog header and `IN=`."""
-    end = np.where(in_at < _NONE, in_at - 2, body)
-    prefix = substrings(raw, body, end - body, end > body)
-    encoded = pc.dictionary_encode(prefix)
-    action, rule = _classify(encoded.dictionary)
-    return action.take(encoded.indices), rule.take(encoded.indices)
+    has_urgp, urgp_start = urgp
+    begin = res.start + res.length + 1
+    end = urgp_start - 6  # 'URGP=' and the space before it
+    spaced = raw.byte(end) == 32
+    column.put(raw, begin, end - begin, res.present & has_urgp & (end > begin) & spaced)
 
 
 _ACTIONS = (
@@ -262,6 +367,16 @@ _ACTIONS = (
     (r"(?i)\b(?:ACCEPT|ALLOW|PASS|PERMIT)", "allow"),
     (r"(?i)\b(?:LOG|AUDIT)", "log"),
 )
+
+
+def _classify_prefixes(prefix: pa.Array | pa.ChunkedArray) -> tuple[pa.Array, pa.Array]:
+    """(action, rule_name) of each log prefix, classifying each distinct prefix once."""
+    if isinstance(prefix, pa.ChunkedArray):  # over 2 GiB of text: one chunk at a time
+        parts = [_classify_prefixes(chunk) for chunk in prefix.chunks]
+        return tuple(pa.chunked_array(p, pa.string()) for p in zip(*parts, strict=True))
+    encoded = pc.dictionary_encode(prefix)
+    action, rule = _classify(encoded.dictionary)
+    return action.take(encoded.indices), rule.take(encoded.indices)
 
 
 def _classify(prefixes: pa.Array) -> tuple[pa.Array, pa.Array]:
@@ -273,8 +388,8 @@ def _classify(prefixes: pa.Array) -> tuple[pa.Array, pa.Array]:
     for letter, action in (("A", "allow"), ("D", "drop"), ("R", "reject")):
         conds.append(pc.equal(edge_letter, letter).fill_null(False))
         values.append(action)
-    for pattern, action in _ACTIONS:
-        conds.append(pc.match_substring_regex(prefixes, pattern).fill_null(False))
+    for pattern_, action in _ACTIONS:
+        conds.append(pc.match_substring_regex(prefixes, pattern_).fill_null(False))
         values.append(action)
     fields = [str(i) for i in range(len(conds))]
     action = pc.case_when(pc.make_struct(*conds, field_names=fields), *values)

@@ -31,7 +31,8 @@ import pyarrow.compute as pc
 
 from schemas.datasets import AUTHENTICATION
 from transforms.parse.base import ParseContext, ParseResult, SourceFormat, conform
-from transforms.parse.syslog_header import is_ip, line_bytes, parse_header, substrings
+from transforms.parse.line_bytes import is_ip, line_bytes, substrings
+from transforms.parse.syslog_header import parse_header
 
 _TAG = r"^(?P<prog>[A-Za-z0-9_.()/-]+)(?:\[(?P<pid>\d+)\])?: ?(?P<text>)"
 _PORT = r" port (?P<port>\d+)"
@@ -99,7 +100,7 @@ _SSHD = ("sshd", "sshd-session")  # OpenSSH 9.8+ logs authentication as sshd-ses
 
 def parse_sshd(lines: pa.StringArray, ctx: ParseContext) -> ParseResult:
     raw = line_bytes(lines)
-    header = parse_header(raw, lines, ctx)
+    header = parse_header(raw, ctx)
     errors = header.errors
     message = substrings(raw, header.body, raw.end - header.body, errors.ok)
     tag = pc.extract_regex_span(message, _TAG)
@@ -116,7 +117,7 @@ def parse_sshd(lines: pa.StringArray, ctx: ParseContext) -> ParseResult:
     has_pid = tagged & tag.field("pid").is_valid().to_numpy(False)
     pid = substrings(raw, base + spans["pid"][:, 0], spans["pid"][:, 1], has_pid)
 
-    cols: dict[str, pa.Array] = {"time": header.time, "observer": header.observer}
+    cols: dict[str, pa.Array] = {"time": header.time(), "observer": header.observer(raw)}
     cols["process"] = prog
     cols["pid"] = _integer(pid, 2**31 - 1, errors, "pid")
     is_sshd = pc.is_in(prog, pa.array(_SSHD)).fill_null(False).to_numpy(False)
