@@ -229,7 +229,7 @@ def test_sudo_success_and_failure() -> None:
             "unsupported auth.log message (CRON)",
         ),
         (
-            "Mar  1 10:00:00 h sudo: pam_unix(sudo:session): session opened for user root",
+            "Mar  1 10:00:00 h sudo: pam_unix(sudo:account): account root has expired",
             "unsupported sudo message",
         ),
         (
@@ -258,3 +258,27 @@ def test_truncated_and_mutated_lines_never_raise() -> None:
     result = parse(*cut, *mutated)
     result.table.validate(full=True)
     assert result.table.num_rows > 0 and result.rejects.num_rows > 0
+
+
+def test_pam_sessions_of_sshd_and_sudo() -> None:
+    lines = pa.array(
+        [
+            "Nov 16 08:01:02 srv-a sshd[9]: pam_unix(sshd:session): session opened for user "
+            "karnor01(uid=1000) by (uid=0)",
+            "Nov 16 08:01:03 srv-a sudo: pam_unix(sudo:session): session opened for user "
+            "root(uid=0) by karnor01(uid=1000)",
+            "Nov 16 08:01:04 srv-a sudo: pam_unix(sudo:session): session closed for user root",
+            "Nov 16 08:01:05 srv-a CRON[7]: pam_unix(cron:session): session opened for user root",
+        ]
+    )
+    result = parse_sshd(lines, ParseContext())
+    rows = result.table.select(["action", "outcome", "actor_user", "target_user"]).to_pylist()
+    assert rows == [
+        {"action": "session_opened", "outcome": "success", "actor_user": "karnor01",
+         "target_user": None},
+        {"action": "session_opened", "outcome": "success", "actor_user": "karnor01",
+         "target_user": "root"},
+        {"action": "session_closed", "outcome": "success", "actor_user": None,
+         "target_user": "root"},
+    ]  # fmt: skip
+    assert result.rejects.column("reason").to_pylist() == ["unsupported auth.log message (CRON)"]

@@ -17,6 +17,8 @@ Supported messages and how they map (outcome follows Elastic's event.outcome whe
   `[authenticating |invalid ]user <user> ]<ip> port <port> ...` -> ssh_disconnect: failure
   before authentication (`[preauth]`, authenticating/invalid user), else success (an
   authenticated session ended)
+- sshd/sudo `pam_unix(<service>:session): session opened|closed for user <user>[ by <who>]`
+  -> session_opened | session_closed, success (sudo: actor = who ran it, target = user)
 - sudo `<user> : [<error> ; ]TTY=<tty> ; PWD=<dir> ; USER=<target> ; [...; ]COMMAND=<cmd>`
   -> sudo, success (failure with the error as reason)
 A remote host that is a name rather than an address leaves src_ip null and keeps the row. Other
@@ -49,6 +51,11 @@ _MESSAGES: dict[str, tuple[str, str]] = {  # kind -> (program, anchored regex ov
         r"user )?(?P<user>.*) from (?P<ip>\S+)\s*$",
     ),
     "pam_unix": ("", r"^pam_unix\((?P<service>sshd|sudo):auth\): authentication failure;"),
+    "session": (
+        "",
+        r"^pam_unix\((?P<service>sshd|sudo|sudo-i):session\): session (?P<event>opened|closed)"
+        r" for user (?P<user>[^\s(]+)(?:\(uid=\d+\))?(?: by (?P<by>[^\s(]*)(?:\(uid=\d+\))?)?\s*$",
+    ),
     "no_ident": (
         "sshd",
         r"^Did not receive identification string from (?P<ip>\S+)(?:" + _PORT + r")?\s*$",
@@ -168,6 +175,14 @@ def _merge(cols: dict[str, pa.Array], kind: str, found: pa.StructArray, mask, te
         put("reason", pa.scalar("authentication failure"))
         put("actor_user", _key_value(text, "user"))
         put("src_ip", _key_value(text, "rhost"))
+        return
+    if kind == "session":
+        # sshd: the user whose session it is; sudo: `by` is who ran sudo, `user` the target.
+        sudo = pc.starts_with(found.field("service"), "sudo")
+        put("action", pc.binary_join_element_wise("session_", found.field("event"), ""))
+        put("outcome", pa.scalar("success"))
+        put("actor_user", pc.if_else(sudo, group("by"), group("user")))
+        put("target_user", pc.if_else(sudo, group("user"), None))
         return
     put("action", pa.scalar(_ACTION[kind]))
     for name, column in (
