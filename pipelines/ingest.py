@@ -41,13 +41,14 @@ from transforms.stages import (
 
 @dataclass(frozen=True)
 class IngestJob:
-    """Everything a worker needs, picklable and free of secrets."""
+    """Everything a worker needs, picklable and free of secrets and identities: keys and
+    the alias directory (a staff list) are read by the workers themselves."""
 
     store: str
     run_id: str
     format_name: str
     policy: Policy
-    aliases: AliasDirectory
+    aliases_path: str | None
     timezone: str = "UTC"
     chunk_lines: int = CHUNK_LINES
 
@@ -93,7 +94,9 @@ class Protect(beam.DoFn):
     def setup(self) -> None:
         keys = load_keys(StoreLayout(Path(self.job.store)).keys)
         self.evidence_key = keys.evidence
-        self.pz = Pseudonymizer(keys, self.job.aliases)
+        path = self.job.aliases_path
+        aliases = AliasDirectory.load(Path(path)) if path else AliasDirectory()
+        self.pz = Pseudonymizer(keys, aliases)
 
     def process(self, batch: Batch) -> Iterator[Batch]:
         policy = self.job.policy

@@ -27,14 +27,7 @@ def run_ingest(
     runner_args: list[str] | None = None,
     progress: ProgressFn | None = None,
 ) -> RunSummary:
-    job = IngestJob(
-        store=str(plan.layout.root.resolve()),
-        run_id=plan.run_id,
-        format_name=plan.fmt.name,
-        policy=plan.policy,
-        aliases=plan.aliases,
-        timezone=plan.timezone,
-    )
+    job = job_for(plan)
     summary = RunSummary(
         run_id=plan.run_id,
         source_format=plan.fmt.name,
@@ -60,6 +53,17 @@ def run_ingest(
         if watcher:
             watcher.stop()
     return commit_run(plan.layout, summary, plan.total_lines)
+
+
+def job_for(plan: IngestPlan) -> IngestJob:
+    return IngestJob(
+        store=str(plan.layout.root.resolve()),
+        run_id=plan.run_id,
+        format_name=plan.fmt.name,
+        policy=plan.policy,
+        aliases_path=str(plan.aliases_path.resolve()) if plan.aliases_path else None,
+        timezone=plan.timezone,
+    )
 
 
 class _Watcher(threading.Thread):

@@ -133,3 +133,20 @@ def test_ingest_opens_no_network_connection(
     assert main(["ingest", str(store), "--source", "iptables", str(IPTABLES)]) == 0
     assert attempts == []
     assert _final_counts(capsys.readouterr().out)["read"] == 24
+
+
+def test_pipeline_graph_carries_no_keys_or_identities(store: Path, tmp_path: Path) -> None:
+    import pickle
+
+    from pipelines.plan import plan_ingest
+    from pipelines.run import job_for
+    from store.keys import load_keys
+
+    aliases = tmp_path / "aliases.csv"
+    aliases.write_text("employee_id,identifier\nE7,kari.nordmann@fjordvik.kommune.no\n")
+    plan = plan_ingest(store, "iptables", [str(IPTABLES)], aliases_path=aliases)
+    blob = pickle.dumps(job_for(plan))
+    assert b"kari.nordmann" not in blob
+    keys = load_keys(store / "keys")
+    for key in (keys.pseudonym, keys.evidence, keys.ipcrypt, keys.deadletter):
+        assert key not in blob and key.hex().encode() not in blob
