@@ -46,13 +46,15 @@ def run_ingest(
             if watcher:
                 watcher.start()
             pipeline.run().wait_until_finish()
+        if watcher:
+            watcher.stop()
+        return commit_run(plan.layout, summary, plan.total_lines)
     except BaseException:
         shutil.rmtree(run_dir, ignore_errors=True)  # nothing of a failed run becomes visible
         raise
     finally:
         if watcher:
             watcher.stop()
-    return commit_run(plan.layout, summary, plan.total_lines)
 
 
 def job_for(plan: IngestPlan) -> IngestJob:

@@ -150,3 +150,19 @@ def test_pipeline_graph_carries_no_keys_or_identities(store: Path, tmp_path: Pat
     keys = load_keys(store / "keys")
     for key in (keys.pseudonym, keys.evidence, keys.ipcrypt, keys.deadletter):
         assert key not in blob and key.hex().encode() not in blob
+
+
+def test_input_shrinking_mid_run_commits_nothing(store: Path, tmp_path: Path) -> None:
+    from pipelines.plan import plan_ingest
+    from pipelines.run import run_ingest
+    from transforms.sink import AccountingError
+
+    log = tmp_path / "fw.log"
+    log.write_bytes(IPTABLES.read_bytes())
+    plan = plan_ingest(store, "iptables", [str(log)])
+    log.write_bytes(b"\n".join(IPTABLES.read_bytes().splitlines()[:5]) + b"\n")  # rotated away
+    with pytest.raises(AccountingError, match="nothing committed"):
+        run_ingest(plan)
+    assert not list((store / "lake").rglob("*-*.parquet"))
+    assert not any((store / "staging").iterdir())
+    assert not list((store / "runs").iterdir())
