@@ -109,3 +109,11 @@ def test_distinct_values_only(keys: KeyRing) -> None:
     pz.token = counting  # type: ignore[method-assign]
     pz.tokens(pa.array(["a", "b"] * 5000), IdentityKind.user)
     assert len(calls) == 2
+
+
+def test_dlp_client_address_is_always_personal(keys: KeyRing) -> None:
+    policy = load_policy(default_policy_path("o365-dlp"))
+    events = _events(src_ip=["84.210.1.2", None, "10.20.1.1"])
+    src = pseudonymize(events, policy, _pz(keys)).column("src_ip").to_pylist()
+    assert src[0].startswith("adr-k1-") and src[1] is None
+    assert src[2] != "10.20.1.1" and not src[2].startswith("adr-")
