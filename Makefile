@@ -24,6 +24,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/ingest_bench.py
+	$(BIN)/python benchmarks/stage_profile.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check --fix .
