@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-SPLIT_BYTES = 32 << 20
+SPLIT_BYTES = 16 << 20  # per worker in memory at once: raw bytes plus their parsed columns
 CHUNK_LINES = 1 << 18
 _SCAN = 8 << 20
 
