@@ -151,6 +151,8 @@ class Policy(BaseModel):
                 raise ValueError(f"personal_addresses: {rule.column!r} is not an address field")
             for cond in rule.when:
                 _column(spec, cond)
+                if cond not in stored:
+                    raise ValueError(f"personal_addresses: condition field {cond!r} is dropped")
         return self
 
     @property

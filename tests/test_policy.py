@@ -55,6 +55,13 @@ def test_refused(tmp_path: Path, old: str, new: str, reason: str) -> None:
     assert reason in message
 
 
+def test_personal_address_condition_must_be_kept(tmp_path: Path) -> None:
+    text = default_policy_path("sshd").read_text().replace('outcome = "keep"', 'outcome = "drop"')
+    text = text.replace('"action", "outcome",', '"action",').replace('"outcome", ', "")
+    with pytest.raises(PolicyError, match="condition field 'outcome' is dropped"):
+        load_policy(_write(tmp_path, text))
+
+
 def test_forbidden_field_may_be_dropped(tmp_path: Path) -> None:
     policy = load_policy(_variant(tmp_path, 'uid = "drop"', 'uid = "drop"\nkeystrokes = "drop"'))
     assert "keystrokes" not in policy.stored_columns()
