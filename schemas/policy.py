@@ -239,6 +239,8 @@ def _check_grant(
             )
     for name in grant.where:
         _column(spec, name)
+        if name not in stored:
+            raise ValueError(f"purpose {purpose}: where names {name!r}, which is dropped")
 
 
 DEFAULT_POLICIES = Path(__file__).resolve().parents[1] / "policies"
