@@ -12,7 +12,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemaining
 from loggvern.output import render
 from pipelines.commit import RunSummary
 from pipelines.plan import ConfigError, InputError, plan_ingest
-from pipelines.run import run_ingest
 from queries.session import QueryError, QuerySession
 from schemas.policy import PolicyError, default_policies
 from schemas.purposes import UnlawfulPurposeError
@@ -46,6 +45,7 @@ def ingest(
     store, source, paths, policy=None, aliases=None, timezone="UTC", runner=None, workers=2
 ) -> RunSummary:  # type: ignore[no-untyped-def]
     """Plan (refusing bad input before any work), run and commit one ingest."""
+    from pipelines.run import run_ingest  # Beam is imported only by commands that run it
     plan = plan_ingest(store, source, [str(p) for p in paths], policy, aliases, timezone)
     if sys.stderr.isatty() and plan.total_lines >= PROGRESS_MIN_LINES:
         columns = (*Progress.get_default_columns()[:1], BarColumn(), MofNCompleteColumn(),
