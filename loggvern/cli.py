@@ -61,13 +61,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("apache_beam").setLevel(logging.ERROR)
     args = _parser().parse_args(argv)
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)  # Beam's import warns about optional cloud clients
-    try:
-        from loggvern import commands  # heavy imports only after argument parsing
-    finally:
-        root.setLevel(level)
+    from loggvern import commands  # heavy imports only after argument parsing
 
     handler = getattr(commands, f"cmd_{args.command}")
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import shutil
 import sys
 
@@ -41,11 +42,24 @@ def cmd_init(args: argparse.Namespace) -> int:
     return 0
 
 
+def _import_run_ingest():  # type: ignore[no-untyped-def]
+    """Beam is imported only by commands that run it; its import warns about optional
+    cloud clients through the root logger, which is silenced meanwhile."""
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        from pipelines.run import run_ingest
+    finally:
+        root.setLevel(level)
+    return run_ingest
+
+
 def ingest(
     store, source, paths, policy=None, aliases=None, timezone="UTC", runner=None, workers=2
 ) -> RunSummary:  # type: ignore[no-untyped-def]
     """Plan (refusing bad input before any work), run and commit one ingest."""
-    from pipelines.run import run_ingest  # Beam is imported only by commands that run it
+    run_ingest = _import_run_ingest()
     plan = plan_ingest(store, source, [str(p) for p in paths], policy, aliases, timezone)
     if sys.stderr.isatty() and plan.total_lines >= PROGRESS_MIN_LINES:
         columns = (*Progress.get_default_columns()[:1], BarColumn(), MofNCompleteColumn(),

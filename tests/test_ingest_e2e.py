@@ -166,3 +166,16 @@ def test_input_shrinking_mid_run_commits_nothing(store: Path, tmp_path: Path) ->
     assert not list((store / "lake").rglob("*-*.parquet"))
     assert not any((store / "staging").iterdir())
     assert not list((store / "runs").iterdir())
+
+
+def test_command_line_output_is_clean(store: Path) -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "loggvern.cli", "ingest", str(store), "--source", "iptables",
+         str(IPTABLES)],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert done.stdout.strip().splitlines()[-1] == "read=24 written=24 rejected=0"
+    assert "WARNING" not in done.stderr and "Traceback" not in done.stderr
