@@ -47,7 +47,6 @@ class IngestPlan:
     fmt: SourceFormat
     policy: Policy
     policy_path: Path
-    aliases: AliasDirectory
     aliases_path: Path | None
     paths: tuple[str, ...]
     splits: tuple[Split, ...]
@@ -90,7 +89,8 @@ def plan_ingest(
             f"{policy_path}: policy is for source {policy.source!r} ({policy.dataset}), "
             f"not {fmt.name!r} ({fmt.dataset.name})"
         )
-    aliases = AliasDirectory.load(aliases_path) if aliases_path else AliasDirectory()
+    if aliases_path:
+        AliasDirectory.load(aliases_path)  # refuse a bad directory now; workers read it again
     load_keys(layout.keys)  # refuse now if the keys are missing or exposed
     splits: list[Split] = []
     for path in paths:
@@ -101,7 +101,7 @@ def plan_ingest(
                 )
             )
     return IngestPlan(
-        layout, fmt, policy, policy_path, aliases, aliases_path, tuple(paths), tuple(splits),
+        layout, fmt, policy, policy_path, aliases_path, tuple(paths), tuple(splits),
         new_run_id(), timezone,
     )  # fmt: skip
 

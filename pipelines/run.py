@@ -40,21 +40,20 @@ def run_ingest(
     run_dir.mkdir(parents=True, mode=0o700)
     watcher = _Watcher(run_dir / "reports", progress) if progress else None
     try:
-        if plan.splits:
-            pipeline = make_pipeline(runner, workers, runner_args)
-            build(pipeline, job, list(plan.splits))
+        try:
+            if plan.splits:
+                pipeline = make_pipeline(runner, workers, runner_args)
+                build(pipeline, job, list(plan.splits))
+                if watcher:
+                    watcher.start()
+                pipeline.run().wait_until_finish()
+        finally:
             if watcher:
-                watcher.start()
-            pipeline.run().wait_until_finish()
-        if watcher:
-            watcher.stop()
+                watcher.stop()  # before the commit removes the directory it watches
         return commit_run(plan.layout, summary, plan.total_lines)
     except BaseException:
         shutil.rmtree(run_dir, ignore_errors=True)  # nothing of a failed run becomes visible
         raise
-    finally:
-        if watcher:
-            watcher.stop()
 
 
 def job_for(plan: IngestPlan) -> IngestJob:

@@ -9,7 +9,6 @@ clear (see schemas/policy.py).
 from __future__ import annotations
 
 from enum import StrEnum
-from functools import cache
 
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict
@@ -183,8 +182,3 @@ SYSTEM_COLUMNS: tuple[ColumnSpec, ...] = (
 
 # Columns added by pseudonymisation next to IP columns.
 INTERNAL_FLAG_SUFFIX = "_internal"
-
-
-@cache
-def system_schema() -> pa.Schema:
-    return pa.schema([pa.field(c.name, c.arrow_type) for c in SYSTEM_COLUMNS])

@@ -57,10 +57,6 @@ class SourceFormat:
     parse: Parser
 
 
-def empty_rejects() -> pa.Table:
-    return REJECT_SCHEMA.empty_table()
-
-
 def conform(table: pa.Table, dataset: DatasetSpec) -> pa.Table:
     """Order and type a parser's columns as the dataset says; missing ones become null."""
     n = table.num_rows
