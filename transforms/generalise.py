@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from schemas.policy import Generalisation
-from transforms.pseudonymize import map_distinct
+from transforms.distinct import map_distinct
 
 
 def generalise(values: pa.Array, method: Generalisation) -> pa.Array:

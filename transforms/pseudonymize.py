@@ -20,7 +20,7 @@ import base64
 import hmac
 import ipaddress
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from functools import lru_cache
 
 import pyarrow as pa
@@ -29,6 +29,7 @@ import pyarrow.compute as pc
 from schemas.datasets import INTERNAL_FLAG_SUFFIX, IdentityKind
 from schemas.policy import Action, Policy
 from store.keys import KeyRing
+from transforms.distinct import map_distinct
 from transforms.identity import AliasDirectory
 from transforms.ipcrypt_pfx import encrypt_pfx
 
@@ -81,19 +82,9 @@ class Pseudonymizer:
         return [self._ips[a] for a in addresses]
 
 
-def map_distinct(values: pa.Array, fn: Callable[[list[str]], list[str]]) -> pa.Array:
-    """Apply `fn` to the distinct non-null strings of `values` and spread the result."""
-    if isinstance(values, pa.ChunkedArray):
-        values = values.combine_chunks()
-    if values.type != pa.string():
-        values = values.cast(pa.string())
-    encoded = pc.dictionary_encode(values)
-    mapped = pa.array(fn(encoded.dictionary.to_pylist()), pa.string())
-    return mapped.take(encoded.indices)
-
-
 def internal_mask(addresses: list[str], ranges: Sequence[ipaddress._BaseNetwork]) -> list[bool]:
-    return [_is_internal(text, tuple(ranges)) for text in addresses]
+    networks = tuple(ranges)
+    return [_is_internal(text, networks) for text in addresses]
 
 
 @lru_cache(maxsize=1 << 18)

@@ -13,8 +13,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from schemas.datasets import DatasetSpec
+from transforms.distinct import map_distinct
 from transforms.parse.base import REASON, REJECT_SCHEMA, ROW
-from transforms.pseudonymize import map_distinct
 
 FUTURE_SLACK = timedelta(days=2)
 EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)
