@@ -33,43 +33,37 @@ class RunStamp:
     ingest_run: str
 
 
-def purpose_mask(events: pa.Table, policy: Policy, purpose: Purpose) -> pa.Array:
-    grant = policy.purposes[purpose]
-    mask = pa.array([True] * events.num_rows, pa.bool_())
-    for name, allowed in grant.where.items():
+def purpose_mask(events: pa.Table, policy: Policy, purpose: Purpose) -> np.ndarray:
+    """Rows that serve `purpose`: all of them unless its grant has a `where`."""
+    mask = np.ones(events.num_rows, dtype=bool)
+    for name, allowed in policy.purposes[purpose].where.items():
         cond = pc.is_in(events.column(name).cast(pa.string()), pa.array(allowed))
-        mask = pc.and_(mask, pc.fill_null(cond, False))
+        mask &= pc.fill_null(cond, False).to_numpy(zero_copy_only=False)
     return mask
 
 
 def tag_purposes(events: pa.Table, policy: Policy) -> tuple[pa.Table, pa.Table]:
     """Add the `purposes` list column; refuse rows that serve no lawful purpose."""
     granted = list(policy.purposes)
-    if not any(policy.purposes[p].where for p in granted):
-        tags = _repeat_list([p.value for p in granted], events.num_rows)
-        return events.append_column(PURPOSES, tags), REJECT_SCHEMA.empty_table()
-    masks = [purpose_mask(events, policy, p).to_pylist() for p in granted]
-    rows = [
-        [p.value for p, m in zip(granted, row, strict=True) if m]
-        for row in zip(*masks, strict=True)
-    ]
-    tags = pa.array(rows, pa.list_(pa.string()))
+    serves = np.zeros((events.num_rows, len(granted)), dtype=bool)  # row × purpose
+    for k, purpose in enumerate(granted):
+        serves[:, k] = purpose_mask(events, policy, purpose)
+    counts = serves.sum(axis=1)
+    offsets = np.zeros(events.num_rows + 1, dtype=np.int32)
+    np.cumsum(counts, out=offsets[1:])
+    which = np.nonzero(serves.ravel())[0] % len(granted)  # row-major: each row's in order
+    names = pa.array([p.value for p in granted], pa.string())
+    tags = pa.ListArray.from_arrays(pa.array(offsets), names.take(pa.array(which)))
     events = events.append_column(PURPOSES, tags)
-    return reject_rows(events, pc.equal(pc.list_value_length(tags), 0), "no lawful purpose")
-
-
-def _repeat_list(values: list[str], n: int) -> pa.ListArray:
-    """The same short list on n rows, built without n Python lists."""
-    k = len(values)
-    offsets = pa.array(np.arange(0, (n + 1) * k, k, dtype=np.int32))
-    flat = pa.array(values, pa.string()).take(pa.array(np.tile(np.arange(k), n)))
-    return pa.ListArray.from_arrays(offsets, flat)
+    if counts.all():
+        return events, REJECT_SCHEMA.empty_table()
+    return reject_rows(events, pa.array(counts == 0), "no lawful purpose")
 
 
 def project(events: pa.Table, policy: Policy, purpose: Purpose, stamp: RunStamp) -> pa.Table:
     """The rows serving `purpose`, with exactly that purpose's columns."""
     grant = policy.purposes[purpose]
-    rows = events.filter(purpose_mask(events, policy, purpose)) if grant.where else events
+    rows = events.filter(pa.array(purpose_mask(events, policy, purpose))) if grant.where else events
     schema = purpose_schema(policy, purpose)
     n = rows.num_rows
     constants = {
