@@ -78,6 +78,13 @@ class Agreement:
                 f"line {line_no + 1} {name}: ours={ours!r} elastic={theirs!r}"
             )
 
+    def check_fields(
+        self, line_no: int, ours: dict[str, Any], doc: dict[str, Any], pairs: dict[str, str]
+    ) -> None:
+        """Compare our column → Elastic's dotted path for each pair."""
+        for name, path in pairs.items():
+            self.check(line_no, name, ours[name], get(doc, path))
+
     @property
     def ratio(self) -> float:
         return self.agreed / self.compared if self.compared else 0.0

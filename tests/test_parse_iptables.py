@@ -48,6 +48,14 @@ def row(line: str, ctx: ParseContext = CTX) -> dict:
     return result.table.to_pylist()[0]
 
 
+FIELDS = {
+    "src_ip": "source.ip",
+    "dst_ip": "destination.ip",
+    "src_port": "source.port",
+    "dst_port": "destination.port",
+}  # our column → Elastic's field
+
+
 def test_elastic_fixture_agreement() -> None:
     fx = ef.load("iptables", "test-iptables-raw.log")
     ctx = ParseContext(reference_time=CTX.reference_time, timezone=fx.timezone)
@@ -59,13 +67,7 @@ def test_elastic_fixture_agreement() -> None:
     for ours in result.table.to_pylist():
         i = ours[ROW]
         doc, line = fx.expected[i], fx.lines[i]
-        for name, path in (
-            ("src_ip", "source.ip"),
-            ("dst_ip", "destination.ip"),
-            ("src_port", "source.port"),
-            ("dst_port", "destination.port"),
-        ):
-            agreement.check(i, name, ours[name], ef.get(doc, path))
+        agreement.check_fields(i, ours, doc, FIELDS)
         transport = ef.get(doc, "network.transport")
         agreement.check(i, "protocol", ours["protocol"], TRANSPORTS.get(transport, transport))
         action = ef.get(doc, "event.action")
