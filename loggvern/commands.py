@@ -6,6 +6,8 @@ import argparse
 import logging
 import shutil
 import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
@@ -42,7 +44,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     return 0
 
 
-def _import_run_ingest():  # type: ignore[no-untyped-def]
+def _import_run_ingest() -> Callable[..., RunSummary]:
     """Beam is imported only by commands that run it; its import warns about optional
     cloud clients through the root logger, which is silenced meanwhile."""
     root = logging.getLogger()
@@ -56,8 +58,15 @@ def _import_run_ingest():  # type: ignore[no-untyped-def]
 
 
 def ingest(
-    store, source, paths, policy=None, aliases=None, timezone="UTC", runner=None, workers=2
-) -> RunSummary:  # type: ignore[no-untyped-def]
+    store: Path,
+    source: str,
+    paths: Sequence[str | Path],
+    policy: Path | None = None,
+    aliases: Path | None = None,
+    timezone: str = "UTC",
+    runner: str | None = None,
+    workers: int = 2,
+) -> RunSummary:
     """Plan (refusing bad input before any work), run and commit one ingest."""
     run_ingest = _import_run_ingest()
     plan = plan_ingest(store, source, [str(p) for p in paths], policy, aliases, timezone)
