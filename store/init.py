@@ -1,5 +1,6 @@
 """Creating a store: directories, keys, the catalog with a view per dataset × purpose,
-and last the marker (so a half-created store is never taken for a store).
+the ledger's first entries and signed head, and last the marker (so a half-created
+store is never taken for a store).
 """
 
 from __future__ import annotations
@@ -13,8 +14,11 @@ from schemas.lake import minimal_schema, purpose_schema
 from schemas.policy import Policy
 from schemas.purposes import Purpose
 from store.catalog import create_catalog
-from store.keys import generate_keys
-from store.layout import StoreLayout, create_layout, write_marker
+from store.keys import KEY_NAMES, generate_keys
+from store.layout import FORMAT_VERSION, StoreLayout, create_layout, write_marker
+from store.ledger import Ledger
+from store.ledger_entry import EntryKind
+from store.signing import SIGNING_KEY_FILE, generate_signing_key
 
 
 def catalog_schemas(policies: list[Policy]) -> dict[tuple[str, Purpose], pa.Schema]:
@@ -29,9 +33,27 @@ def catalog_schemas(policies: list[Policy]) -> dict[tuple[str, Purpose], pa.Sche
     return schemas
 
 
-def init_store(root: Path, policies: list[Policy]) -> StoreLayout:
+def init_store(root: Path, policies: list[Policy], actor: str = "loggvern") -> StoreLayout:
     layout = create_layout(root)
     generate_keys(layout.keys)
+    signer = generate_signing_key(layout.keys)
     create_catalog(layout, catalog_schemas(policies))
+    ledger = Ledger(layout, actor)
+    ledger.append(
+        EntryKind.STORE_INIT,
+        {
+            "format": FORMAT_VERSION,
+            "signing_key": signer.fingerprint,
+            "datasets": sorted(DATASETS),
+            "purposes": [p.value for p in Purpose],
+        },
+    )
+    keys = [f"{name}.key" for name in KEY_NAMES] + [SIGNING_KEY_FILE]
+    ledger.append(EntryKind.KEYS_GENERATED, {"keys": keys, "signing_key": signer.fingerprint})
+    ledger.checkpoint()
     write_marker(layout)
     return layout
+
+
+def signing_fingerprint(layout: StoreLayout) -> str:
+    return Ledger(layout, "-").head().fingerprint

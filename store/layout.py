@@ -7,6 +7,9 @@ STORE/keys/                 owner-only key files
 STORE/deadletter/<run>/     encrypted rejected lines with file, line and reason
 STORE/runs/<run>.json       summary of each ingest run
 STORE/staging/<run>/        files being written; outside the lake's globs
+STORE/ledger/               the hash-chained audit ledger and its latest signed head
+STORE/cases.json            open and closed cases (each change is in the ledger first)
+STORE/policies/             every policy version an ingest has used (as ledgered)
 """
 
 from __future__ import annotations
@@ -57,6 +60,18 @@ class StoreLayout:
     def staging(self) -> Path:
         return self.root / "staging"
 
+    @property
+    def ledger(self) -> Path:
+        return self.root / "ledger"
+
+    @property
+    def cases(self) -> Path:
+        return self.root / "cases.json"
+
+    @property
+    def policies(self) -> Path:
+        return self.root / "policies"
+
     def partition_dir(self, dataset: str, purpose: str) -> Path:
         return self.lake / dataset / f"purpose={purpose}"
 
@@ -76,7 +91,14 @@ def create_layout(root: Path) -> StoreLayout:
         raise StoreError(f"{root}: directory is not empty; refusing to create a store in it")
     root.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.chmod(root, 0o700)
-    for sub in (layout.lake, layout.deadletter, layout.runs, layout.staging):
+    for sub in (
+        layout.lake,
+        layout.deadletter,
+        layout.runs,
+        layout.staging,
+        layout.ledger,
+        layout.policies,
+    ):
         sub.mkdir(mode=0o700)
     return layout
 
