@@ -25,6 +25,7 @@ def _parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("init", help="create a store")
     s.add_argument("store", type=Path)
+    _actor(s)
 
     s = sub.add_parser("ingest", help="ingest log files into a store")
     s.add_argument("store", type=Path)
@@ -35,14 +36,59 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--timezone", default="UTC", help="zone of timestamps without an offset")
     s.add_argument("--runner", help="Beam runner (default: in-process FnApiRunner)")
     s.add_argument("--workers", type=int, default=2, help="local worker threads (default 2)")
+    _actor(s)
 
-    s = sub.add_parser("query", help="run SQL under a lawful purpose")
-    s.add_argument("store", type=Path)
-    s.add_argument("--purpose", required=True)
-    s.add_argument("--case", help="case reference (security_incident)")
-    s.add_argument("--as", dest="actor", help="actor name (default: $LOGGVERN_ACTOR or OS user)")
+    s = sub.add_parser("query", help="run SQL or a named query under a lawful purpose")
+    # One list, split in main(): argparse cannot place two optional positionals around
+    # options (`query STORE --purpose P "SQL"`).
+    s.add_argument("operands", nargs="*", metavar="STORE [SQL]", help="store, then one SELECT")
+    s.add_argument("--purpose", help="network_administration or security_incident")
+    s.add_argument("--case", help="open case id (required for security_incident)")
+    s.add_argument("--named", metavar="NAME", help="run a named query (see --list)")
+    s.add_argument("--param", action="append", metavar="K=V", help="named query parameter")
+    s.add_argument("--list", action="store_true", help="list the named queries")
     s.add_argument("--format", choices=("table", "csv", "json"), default="table")
-    s.add_argument("sql")
+    _actor(s)
+
+    s = sub.add_parser("stats", help="k-anonymous statistics without a purpose")
+    s.add_argument("store", type=Path, nargs="?")
+    s.add_argument("--named", metavar="NAME", help="statistics query (see --list)")
+    s.add_argument("--param", action="append", metavar="K=V")
+    s.add_argument("--list", action="store_true")
+    s.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    _actor(s)
+
+    s = sub.add_parser("case", help="open, close and list incident cases")
+    cases = s.add_subparsers(dest="action", required=True)
+    c = cases.add_parser("open", help="open a case with a justification and time window")
+    c.add_argument("store", type=Path)
+    c.add_argument("--title", required=True)
+    c.add_argument("--justification", required=True)
+    c.add_argument("--from", dest="window_from", metavar="T", help="window start (ISO; UTC)")
+    c.add_argument("--to", dest="window_to", metavar="T", help="window end (default: at close)")
+    _actor(c)
+    c = cases.add_parser("close", help="close a case")
+    c.add_argument("store", type=Path)
+    c.add_argument("case_id", metavar="ID")
+    c.add_argument("--reason", help="why it is closed")
+    _actor(c)
+    c = cases.add_parser("list", help="list cases")
+    c.add_argument("store", type=Path)
+
+    s = sub.add_parser("audit", help="verify the ledger, print its head, write the report")
+    audit = s.add_subparsers(dest="action", required=True)
+    a = audit.add_parser("verify", help="recompute the chain and check the signed heads")
+    a.add_argument("store", type=Path)
+    a.add_argument("--key", metavar="FINGERPRINT", help="pinned signing key (printed at init)")
+    a.add_argument("--against", type=Path, metavar="HEAD_FILE", help="a head kept earlier")
+    a.add_argument("--json", action="store_true", help="also print the result as JSON")
+    a = audit.add_parser("head", help="print the latest signed checkpoint (keep it safe)")
+    a.add_argument("store", type=Path)
+    a = audit.add_parser("report", help="write report.html and report.json")
+    a.add_argument("store", type=Path)
+    a.add_argument("--out", type=Path, required=True, metavar="DIR")
+    a.add_argument("--aliases", type=Path, action="append", help="alias CSV for the leak scan")
+    _actor(a)
 
     s = sub.add_parser("deadletter", help="inspect rejected lines (operator)")
     dl = s.add_subparsers(dest="action", required=True)
@@ -58,26 +104,47 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _actor(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--as", dest="actor", metavar="NAME", help="who acts (default: $LOGGVERN_ACTOR or OS user)"
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("apache_beam").setLevel(logging.ERROR)
-    args = _parser().parse_args(argv)
-    from loggvern import commands  # heavy imports only after argument parsing
+    parser = _parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and (args.command != "query" or any(e.startswith("-") for e in extra)):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if args.command == "query":
+        args.operands += extra
+        if len(args.operands) > 2:
+            parser.error("query takes STORE and at most one SQL statement (quote it)")
+        args.store = Path(args.operands[0]) if args.operands else None
+        args.sql = args.operands[1] if len(args.operands) > 1 else None
+    from loggvern import commands, commands_audit, ledgering  # heavy imports after parsing
 
-    handler = getattr(commands, f"cmd_{args.command}")
+    handler = getattr(commands, f"cmd_{args.command}", None) or getattr(
+        commands_audit, f"cmd_{args.command}"
+    )
     try:
-        return int(handler(args) or EXIT_OK)
+        code = int(handler(args) or EXIT_OK)
     except commands.REFUSALS as exc:
         err.print(f"loggvern: {exc}", markup=False)
-        return EXIT_REFUSED
+        ledgering.record_refusal(args, exc)
+        code = EXIT_REFUSED
     except commands.FAILURES as exc:
         err.print(f"loggvern: {exc}", markup=False)
-        return EXIT_FAILED
+        code = EXIT_FAILED
     except KeyboardInterrupt:
         err.print("loggvern: interrupted; nothing of the unfinished run was committed")
-        return 130
+        code = 130
     except Exception as exc:  # noqa: BLE001 - last line of defence: never echo data
         err.print(f"loggvern: internal error ({type(exc).__name__}): {redact(str(exc))}")
-        return EXIT_FAILED
+        code = EXIT_FAILED
+    if not ledgering.checkpoint(args):
+        code = code or EXIT_FAILED
+    return code
 
 
 def redact(message: str) -> str:

@@ -14,33 +14,45 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemaining
 
 from loggvern.output import render
 from pipelines.commit import RunSummary
-from pipelines.plan import ConfigError, InputError, plan_ingest
-from queries.session import QueryError, QuerySession
+from pipelines.plan import ConfigError, IngestPlan, InputError, plan_ingest
+from queries.named import NamedQueryError, load_named, named_queries
+from queries.session import QueryError, QueryRefused, QuerySession
 from schemas.policy import PolicyError, default_policies
 from schemas.purposes import UnlawfulPurposeError
 from store import deadletter
+from store.actor import default_actor
+from store.cases import CaseError
 from store.deadletter import DeadLetterError
-from store.init import init_store
+from store.init import init_store, signing_fingerprint
 from store.keys import KeyFileError, load_keys
 from store.layout import MARKER, StoreError, StoreLayout
+from store.ledger import Ledger, LedgerError
+from store.ledger_entry import EntryKind
+from store.policy_registry import register_policy
 from transforms.identity import AliasError
 from transforms.parse.registry import UnknownFormatError
 from transforms.sink import AccountingError
 
 REFUSALS = (
     StoreError, PolicyError, UnknownFormatError, InputError, AliasError, KeyFileError,
-    UnlawfulPurposeError, ConfigError,
+    UnlawfulPurposeError, ConfigError, QueryRefused, CaseError, NamedQueryError,
 )  # fmt: skip
-FAILURES = (QueryError, AccountingError, DeadLetterError, OSError)
+FAILURES = (QueryError, AccountingError, DeadLetterError, LedgerError, OSError)
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 PROGRESS_MIN_LINES = 200_000
 
 
+def actor_of(args: argparse.Namespace) -> str:
+    return getattr(args, "actor", None) or default_actor()
+
+
 def cmd_init(args: argparse.Namespace) -> int:
-    layout = init_store(args.store, default_policies())
+    layout = init_store(args.store, default_policies(), actor_of(args))
     out.print(f"initialised store {layout.root} (keys in {layout.keys}, owner-only)")
+    out.print(f"ledger signing key: {signing_fingerprint(layout)}")
+    out.print("  auditors: pin it with `loggvern audit verify STORE --key FINGERPRINT`")
     return 0
 
 
@@ -66,10 +78,43 @@ def ingest(
     timezone: str = "UTC",
     runner: str | None = None,
     workers: int = 2,
+    actor: str | None = None,
 ) -> RunSummary:
-    """Plan (refusing bad input before any work), run and commit one ingest."""
+    """Plan (refusing bad input before any work), ledger the intent, run and commit one
+    ingest, ledger its result."""
     run_ingest = _import_run_ingest()
     plan = plan_ingest(store, source, [str(p) for p in paths], policy, aliases, timezone)
+    ledger = Ledger(plan.layout, actor or default_actor())
+    policy_sha = register_policy(plan.layout, ledger, plan.policy_path, plan.policy)
+    with ledger.action(EntryKind.INGEST_INTENT, EntryKind.INGEST_RESULT,
+                       _ingest_intent(plan, policy_sha)) as outcome:  # fmt: skip
+        summary = _run_planned(run_ingest, plan, source, runner, workers)
+        outcome.fields.update(
+            read=summary.read, written=summary.written, rejected=summary.rejected,
+            lake_files=summary.lake_files, dropped=summary.dropped, reasons=summary.reasons,
+        )  # fmt: skip
+    return summary
+
+
+def _ingest_intent(plan: IngestPlan, policy_sha: str) -> dict[str, object]:
+    return {
+        "run_id": plan.run_id,
+        "source": plan.fmt.name,
+        "files": [{"path": f.path, "sha256": f.sha256, "bytes": f.bytes} for f in plan.files],
+        "lines": plan.total_lines,
+        "policy": {"id": plan.policy.id, "version": plan.policy.version, "sha256": policy_sha},
+        "aliases": str(plan.aliases_path.resolve()) if plan.aliases_path else None,
+        "timezone": plan.timezone,
+    }
+
+
+def _run_planned(
+    run_ingest: Callable[..., RunSummary],
+    plan: IngestPlan,
+    source: str,
+    runner: str | None,
+    workers: int,
+) -> RunSummary:
     if sys.stderr.isatty() and plan.total_lines >= PROGRESS_MIN_LINES:
         columns = (*Progress.get_default_columns()[:1], BarColumn(), MofNCompleteColumn(),
                    TimeRemainingColumn())  # fmt: skip
@@ -84,7 +129,7 @@ def ingest(
 def cmd_ingest(args: argparse.Namespace) -> int:
     summary = ingest(
         args.store, args.source, args.paths, args.policy, args.aliases, args.timezone,
-        args.runner, args.workers,
+        args.runner, args.workers, actor_of(args),
     )  # fmt: skip
     if summary.dropped:
         fields = ", ".join(f"{k}={v}" for k, v in sorted(summary.dropped.items()))
@@ -100,10 +145,34 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def cmd_query(args: argparse.Namespace) -> int:
+    if args.list:
+        return _list_named()
+    if args.store is None or args.purpose is None:
+        raise NamedQueryError("query needs STORE and --purpose (or --list)")
+    if (args.named is None) == (args.sql is None):
+        raise NamedQueryError("give either SQL or --named NAME")
     layout = StoreLayout(args.store)
-    with QuerySession(layout, args.purpose, args.case, args.actor) as session:
-        result = session.execute(args.sql)
+    with QuerySession(layout, args.purpose, args.case, actor_of(args)) as session:
+        if args.named:
+            query = load_named(args.named)
+            query.check_purpose(session.purpose)
+            result = session.execute(query.sql, query.bind(args.param), named=query.name)
+        else:
+            result = session.execute(args.sql)
     render(result.table, args.format, out)
+    return 0
+
+
+def _list_named() -> int:
+    from rich.table import Table
+
+    table = Table(title="named queries", title_justify="left")
+    for column in ("name", "purpose", "description", "parameters"):
+        table.add_column(column, overflow="fold")
+    for query in named_queries().values():
+        params = ", ".join(p.describe() for p in query.params)
+        table.add_row(query.name, query.purpose, query.description, params)
+    out.print(table)
     return 0
 
 

@@ -4,60 +4,54 @@ purpose limitation at work (what each purpose sees, and what is refused).
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 from rich.console import Console
 
 from loggvern.output import render
 from pipelines.synthetic.municipality import generate_municipality
-from queries.session import QueryError, QuerySession
+from queries.named import load_named
+from queries.session import QueryError, QueryRefused, QuerySession
+from queries.stats import run_stats
 from schemas.policy import default_policies
 from schemas.purposes import UnlawfulPurposeError
-from store.init import init_store
+from store.cases import open_case
+from store.init import init_store, signing_fingerprint
 from store.layout import StoreLayout
+from store.ledger import Ledger
+from store.ledger_verify import verify_ledger
+
+OPERATOR, ANALYST = "demo-operator", "demo-analyst"
 
 TIMEZONE = "Europe/Oslo"  # the synthetic BSD syslog headers are local time
-TELEGRAM_TIKTOK = (
-    "(dst_ip LIKE '149.154.%' OR dst_ip LIKE '91.108.%' OR dst_ip LIKE '71.18.%' "
-    "OR dst_ip LIKE '161.117.%')"
-)
+CASE_FROM = datetime(2026, 11, 1, tzinfo=UTC)  # the synthetic days start 2026-11-16
 
-QUERIES: list[tuple[str, str, str | None, str]] = [
-    (
-        "Subnets reaching TikTok / Telegram (seed 002) by the hour (internal ones encrypted)",
-        "network_administration",
-        None,
-        f"SELECT src_ip AS src_subnet, dst_ip AS dst_subnet, count(*) AS connections, "
-        f"min(time) AS first_hour FROM network_activity WHERE {TELEGRAM_TIKTOK} "
-        f"AND src_ip_internal GROUP BY ALL ORDER BY connections DESC LIMIT 8",
-    ),
-    (
-        "Who reached TikTok / Telegram (pseudonyms, for the incident case)",
-        "security_incident",
-        "DEMO-1",
-        f"SELECT actor_user, count(*) AS connections, count(DISTINCT src_ip) AS addresses "
-        f"FROM network_activity WHERE {TELEGRAM_TIKTOK} AND actor_user IS NOT NULL "
-        f"GROUP BY ALL ORDER BY connections DESC LIMIT 8",
-    ),
-    (
-        "SSH brute force: sources with many failed logins",
-        "security_incident",
-        "DEMO-1",
-        "SELECT src_ip, count(*) AS failures, count(DISTINCT actor_user) AS accounts_tried, "
-        "min(time) AS first, max(time) AS last FROM authentication "
-        "WHERE outcome = 'failure' GROUP BY src_ip HAVING count(*) >= 10 "
-        "ORDER BY failures DESC LIMIT 5",
-    ),
-    (
-        "DLP: people with many sensitive matches, and where it went",
-        "security_incident",
-        "DEMO-1",
-        "SELECT actor_user, count(*) AS matches, sum(sensitive_count) AS items, "
-        "list_distinct(flatten(list(recipients))) AS recipient_domains "
-        "FROM data_security_finding GROUP BY actor_user HAVING count(*) >= 3 "
-        "ORDER BY matches DESC LIMIT 5",
-    ),
-]
+# (title, purpose, needs the case, named query, parameters, columns shown)
+QUERIES: list[tuple[str, str, bool, str, list[str], list[str]]] = [
+    ("Top blocked destinations per device", "network_administration", False,
+     "top_blocked_destinations", ["per_device=1", "min_blocked=5"],
+     ["device", "destination", "dst_port", "blocked"]),
+    ("Devices and people talking to TikTok / Telegram (seed 002)", "security_incident", True,
+     "tiktok_telegram_devices", ["min_connections=5"],
+     ["actor_user", "service", "connections"]),
+    ("SSH brute force: bursts of failed logins by source", "security_incident", True,
+     "failed_login_bursts_by_source", ["min_failures=50"],
+     ["src_ip", "window_start", "failures", "accounts_tried"]),
+    ("DLP: people with many sensitive matches, and where it went", "security_incident", True,
+     "dlp_matches_by_pseudonym", ["min_matches=3"],
+     ["actor_user", "matches", "sensitive_items", "recipients"]),
+]  # fmt: skip
+REFUSED: list[tuple[str, str, bool, str]] = [
+    ("network_administration asking for people", "network_administration", False,
+     "SELECT actor_user FROM network_activity LIMIT 1"),
+    ("copying the lake out", "security_incident", True,
+     "COPY (SELECT * FROM authentication) TO '/tmp/loggvern-out.csv'"),
+    ("reading another purpose's view", "network_administration", False,
+     "SELECT * FROM security_incident.authentication"),
+    ("incident work without a case", "security_incident", False, "SELECT 1"),
+    ("a purpose the law does not know", "productivity", False, "SELECT 1"),
+]  # fmt: skip
 
 
 def run_demo(store: Path, *, employees: int = 300, console: Console | None = None) -> int:
@@ -69,15 +63,18 @@ def run_demo(store: Path, *, employees: int = 300, console: Console | None = Non
     inputs = generate_municipality(inputs_dir, employees=employees)
     layout = StoreLayout(store)
     if not layout.marker.is_file():
-        init_store(store, default_policies())
-        console.print(f"   initialised store {store}")
+        init_store(store, default_policies(), actor=OPERATOR)
+        console.print(f"   initialised store {store}; ledger key {signing_fingerprint(layout)}")
     console.print("[bold]2. Ingest[/bold] (pseudonymise, minimise, tag purposes)")
     for source, path in (
         ("iptables", inputs.firewall),
         ("sshd", inputs.auth),
         ("o365-dlp", inputs.dlp),
     ):
-        summary = ingest(store, source, [path], aliases=inputs.aliases, timezone=TIMEZONE)
+        summary = ingest(
+            store, source, [path], aliases=inputs.aliases, timezone=TIMEZONE, actor=OPERATOR
+        )
+        Ledger(layout, OPERATOR).checkpoint()
         ok = summary.read == summary.written + summary.rejected
         console.print(
             f"   {source:9} read={summary.read} written={summary.written} "
@@ -85,25 +82,37 @@ def run_demo(store: Path, *, employees: int = 300, console: Console | None = Non
         )
         for reason, count in sorted(summary.reasons.items(), key=lambda item: -item[1])[:4]:
             console.print(f"             dead letter: {count} × {reason}", style="dim")
-    console.print("[bold]3. Queries under a declared purpose[/bold]")
-    for title, purpose, case, sql in QUERIES:
-        with QuerySession(layout, purpose, case, actor="demo") as session:
-            result = session.execute(sql)
-        render(result.table, "table", console, title=f"{title}  [{purpose}]")
-    console.print("[bold]4. What purpose limitation refuses[/bold]")
-    try:
-        with QuerySession(layout, "network_administration", actor="demo") as session:
-            session.execute("SELECT actor_user FROM network_activity LIMIT 1")
-    except QueryError as exc:
-        console.print(
-            f"   [yellow]refused[/yellow] network_administration asking for people: {exc}"
-        )
-    try:
-        QuerySession(layout, "productivity", actor="demo")
-    except UnlawfulPurposeError as exc:
-        console.print(f"   [yellow]refused[/yellow] {exc}")
+    analyst = Ledger(layout, ANALYST)
+    case = open_case(
+        layout, analyst, "Alarms 16 November",
+        "IDS alarms: SSH brute force on the jump host, DLP matches to private mail", CASE_FROM,
+    )  # fmt: skip
+    console.print(f"[bold]3. Queries under a declared purpose[/bold] (incident {case.id})")
+    for title, purpose, needs_case, name, params, columns in QUERIES:
+        query = load_named(name)
+        with QuerySession(layout, purpose, case.id if needs_case else None, ANALYST) as session:
+            result = session.execute(query.sql, query.bind(params), named=name)
+        analyst.checkpoint()
+        shown = result.table.select(columns)
+        render(shown, "table", console, title=f"{title}  [{purpose}: {name}]")
+    stats = run_stats(layout, "logins_per_day", [], ANALYST)
+    analyst.checkpoint()
+    render(stats.table, "table", console, title=f"Logins per day, no purpose: k={stats.k} "
+           f"({stats.suppressed} small group(s) suppressed)")  # fmt: skip
+    console.print("[bold]4. What purpose limitation refuses[/bold] (each refusal is ledgered)")
+    for what, purpose, needs_case, sql in REFUSED:
+        try:
+            with QuerySession(layout, purpose, case.id if needs_case else None, ANALYST) as s:
+                s.execute(sql)
+        except (QueryError, QueryRefused, UnlawfulPurposeError) as exc:
+            console.print(f"   [yellow]refused[/yellow] {what}: {exc}")
+        analyst.checkpoint()
+    console.print("[bold]5. The auditor's view[/bold]")
+    verified = verify_ledger(layout.ledger, signing_fingerprint(layout))
+    console.print(f"   {verified.summary()}")
     console.print(
         f"Done. Try: loggvern query {store} --purpose network_administration "
-        '"SELECT protocol, count(*) FROM network_activity GROUP BY ALL"'
+        '"SELECT protocol, count(*) FROM network_activity GROUP BY ALL"\n'
+        f"      loggvern audit verify {store}   ·   loggvern query --list"
     )
-    return 0
+    return 0 if verified.ok else 1

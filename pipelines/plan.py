@@ -5,6 +5,7 @@ are cut into line-aligned splits with their starting line numbers.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import secrets
@@ -42,6 +43,15 @@ def check_timezone(tz: str) -> str:
 
 
 @dataclass(frozen=True)
+class InputFile:
+    """An input as the ledger records it: which bytes this run read."""
+
+    path: str
+    sha256: str
+    bytes: int
+
+
+@dataclass(frozen=True)
 class IngestPlan:
     layout: StoreLayout
     fmt: SourceFormat
@@ -52,6 +62,7 @@ class IngestPlan:
     splits: tuple[Split, ...]
     run_id: str
     timezone: str
+    files: tuple[InputFile, ...] = ()
 
     @property
     def total_bytes(self) -> int:
@@ -93,16 +104,19 @@ def plan_ingest(
         AliasDirectory.load(aliases_path)  # refuse a bad directory now; workers read it again
     load_keys(layout.keys)  # refuse now if the keys are missing or exposed
     splits: list[Split] = []
+    files: list[InputFile] = []
     for path in paths:
-        for split in plan_splits(path, split_bytes):
+        digest = hashlib.sha256()
+        for split in plan_splits(path, split_bytes, digest):
             splits.append(
                 Split(
                     split.path, len(splits), split.start, split.end, split.first_line, split.lines
                 )
             )
+        files.append(InputFile(os.path.abspath(path), digest.hexdigest(), os.path.getsize(path)))
     return IngestPlan(
         layout, fmt, policy, policy_path, aliases_path, tuple(paths), tuple(splits),
-        new_run_id(), timezone,
+        new_run_id(), timezone, tuple(files),
     )  # fmt: skip
 
 

@@ -1,29 +1,40 @@
-"""Purpose-bound query sessions: every read of the store declares one lawful purpose and
-sees only that purpose's views.
+"""Purpose-bound query sessions: every read of the store declares one lawful purpose
+(and, for `security_incident`, an open case), sees only that purpose's views (cut to
+the case's window), and leaves an intent and a result in the ledger.
 
-The session is a read-only DuckDB connection to the catalog whose file access is
-limited to the purpose's partitions (`allowed_directories`), then closed to everything
-else (`enable_external_access = false`) and locked (`lock_configuration = true`), so a
-query cannot reach another purpose's files, raw files, or change the settings. Each
-purpose's partitions hold only the columns that purpose may see (projected at write
-time), so reading any file inside them reveals nothing more.
+Refusals (unlawful purpose, missing or closed case, any statement the guard stops) are
+ledgered before they are raised. If the ledger cannot be written, nothing runs.
 """
 
 from __future__ import annotations
 
-import os
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import duckdb
 import pyarrow as pa
 
-from schemas.datasets import DATASETS
-from schemas.purposes import Purpose, parse_purpose
+from queries.guard import EscapeRefused, check_statement
+from queries.sandbox import Sandbox
+from schemas.purposes import Purpose, UnlawfulPurposeError, parse_purpose
+from store.actor import default_actor
+from store.cases import Case, CaseError, require_open_case
 from store.layout import StoreLayout
+from store.ledger import Ledger
+from store.ledger_entry import EntryKind
 
 
 class QueryError(RuntimeError):
-    """The query failed or was refused; the message says why."""
+    """The query failed; the message says why."""
+
+
+class QueryRefused(ValueError):
+    """The query was refused before it ran (and the refusal ledgered)."""
+
+    def __init__(self, route: str, message: str) -> None:
+        super().__init__(message)
+        self.route = route
 
 
 @dataclass(frozen=True)
@@ -32,19 +43,14 @@ class QueryResult:
     purpose: Purpose
     case: str | None
     actor: str
+    intent_seq: int | None = None
 
 
-def default_actor() -> str:
-    return os.environ.get("LOGGVERN_ACTOR") or _os_user()
-
-
-def _os_user() -> str:
-    try:
-        import pwd
-
-        return pwd.getpwuid(os.getuid()).pw_name
-    except (ImportError, KeyError):
-        return os.environ.get("USER", "unknown")
+def refuse(ledger: Ledger, command: str, route: str, reason: str, **context: Any) -> None:
+    """Ledger a refusal (fail closed: if that fails, LedgerError is what propagates)."""
+    ledger.append(
+        EntryKind.REFUSAL, {"command": command, "route": route, "reason": reason, **context}
+    )
 
 
 class QuerySession:
@@ -52,34 +58,60 @@ class QuerySession:
         self, layout: StoreLayout, purpose: str, case: str | None = None, actor: str | None = None
     ) -> None:
         self.layout = layout.require()
-        self.purpose = parse_purpose(purpose)
-        self.case = case
         self.actor = actor or default_actor()
-        self._con = self._connect()
-
-    def _connect(self) -> duckdb.DuckDBPyConnection:
-        con = duckdb.connect(str(self.layout.catalog), read_only=True)
-        allowed = [
-            str(self.layout.partition_dir(d, self.purpose.value).resolve()) + os.sep
-            for d in DATASETS
-        ]
-        con.execute(f"SET search_path = '{self.purpose.value}'")
-        con.execute("SET allowed_directories = $dirs", {"dirs": allowed})
-        con.execute("SET enable_external_access = false")
-        con.execute("SET lock_configuration = true")
-        return con
-
-    def execute(self, sql: str) -> QueryResult:
+        self.ledger = Ledger(self.layout, self.actor)
+        self.case = case
+        context = {"purpose": purpose, "case": case}
         try:
-            table = self._con.sql(sql).to_arrow_table() if sql.strip() else None
-        except duckdb.Error as exc:
-            raise QueryError(_first_line(str(exc))) from None
-        if table is None:
-            raise QueryError("the query returned no result set (only SELECT queries return rows)")
+            self.purpose = parse_purpose(purpose)
+        except UnlawfulPurposeError as exc:
+            refuse(self.ledger, "query", "unlawful_purpose", str(exc), **context)
+            exc.ledgered = True  # type: ignore[attr-defined]
+            raise
+        self.case_record = self._check_case(context)
+        start = self.case_record.window_from if self.case_record else None
+        end = self.case_record.window_end if self.case_record else None
+        self._sandbox = Sandbox(self.layout, self.purpose, start, end)
+
+    def _check_case(self, context: dict[str, Any]) -> Case | None:
+        if self.purpose is Purpose.security_incident and not self.case:
+            reason = "security_incident queries need an open case: --case ID (loggvern case open)"
+            refuse(self.ledger, "query", "missing_case", reason, **context)
+            raise QueryRefused("missing_case", reason)
+        if not self.case:
+            return None
+        try:
+            case = require_open_case(self.layout, self.case)
+        except CaseError as exc:
+            refuse(self.ledger, "query", "case_not_open", str(exc), **context)
+            raise QueryRefused("case_not_open", str(exc)) from None
+        # A case bounds what incident work sees; administration only records it.
+        return case if self.purpose is Purpose.security_incident else None
+
+    @property
+    def views(self) -> tuple[str, ...]:
+        return self._sandbox.views
+
+    def execute(
+        self, sql: str, params: Mapping[str, Any] | None = None, named: str | None = None
+    ) -> QueryResult:
+        context = {"purpose": self.purpose.value, "case": self.case, "sql": sql, "named": named}
+        try:
+            statement = check_statement(sql, self.views)
+        except EscapeRefused as exc:
+            refuse(self.ledger, "query", exc.route, exc.message, **context)
+            raise QueryRefused(exc.route, exc.message) from None
+        body = {**context, "params": {k: str(v) for k, v in (params or {}).items()}}
+        with self.ledger.action(EntryKind.QUERY_INTENT, EntryKind.QUERY_RESULT, body) as outcome:
+            try:
+                table = self._sandbox.run(statement, params)
+            except duckdb.Error as exc:
+                raise QueryError(_first_line(str(exc))) from None
+            outcome.fields["rows"] = table.num_rows
         return QueryResult(table, self.purpose, self.case, self.actor)
 
     def close(self) -> None:
-        self._con.close()
+        self._sandbox.close()
 
     def __enter__(self) -> QuerySession:
         return self

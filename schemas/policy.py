@@ -108,6 +108,8 @@ class Policy(BaseModel):
     fields: dict[str, FieldRule]
     purposes: dict[Purpose, PurposeGrant]
     personal_addresses: tuple[PersonalAddressRule, ...] = ()
+    # Statistics without a purpose suppress groups of fewer distinct people than this.
+    k_anonymity: int = Field(default=5, ge=2, le=1000)
 
     @field_validator("fields", mode="before")
     @classmethod

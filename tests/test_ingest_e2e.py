@@ -50,11 +50,12 @@ def test_ingest_iptables_fixture(store: Path, capsys: pytest.CaptureFixture[str]
 
 def test_query_and_formats(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["ingest", str(store), "--source", "sshd", str(AUTH)]) == 0
-    capsys.readouterr()
+    assert main(["case", "open", str(store), "--title", "fixture", "--from", "2000-01-01",
+                 "--justification", "whole fixture under one incident case"]) == 0  # fmt: skip
+    assert "CASE-0001 opened" in capsys.readouterr().out
     sql = "SELECT outcome, count(*) AS n FROM authentication GROUP BY ALL ORDER BY outcome"
-    assert (
-        main(["query", str(store), "--purpose", "security_incident", "--format", "json", sql]) == 0
-    )
+    assert main(["query", str(store), "--purpose", "security_incident", "--case", "CASE-0001",
+                 "--format", "json", sql]) == 0  # fmt: skip
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert {r["outcome"] for r in rows} >= {"success", "failure"}
     assert main(["query", str(store), "--purpose", "network_administration", "--format", "csv",

@@ -11,14 +11,18 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from queries.session import QueryError, QuerySession
+from queries.session import QueryError, QueryRefused, QuerySession
 from schemas.lake import purpose_schema
 from schemas.policy import default_policies, default_policy_path, load_policy
 from schemas.purposes import Purpose, UnlawfulPurposeError
 from store import deadletter
+from store.cases import open_case
 from store.init import init_store
 from store.keys import KEY_NAMES, KeyFileError, load_keys
 from store.layout import StoreError, StoreLayout
+from store.ledger import Ledger
+
+WINDOW = datetime(2026, 11, 1, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -81,15 +85,16 @@ def test_session_sees_only_its_purpose(store: StoreLayout) -> None:
         assert rows.to_pylist() == ["network_administration"]
         with pytest.raises(QueryError):
             s.execute("SELECT actor_user FROM network_activity")
-        with pytest.raises(QueryError):
-            s.execute("SELECT * FROM security_incident.network_activity")
-        with pytest.raises(QueryError):
-            s.execute(f"SELECT * FROM read_parquet('{store.lake}/**/*.parquet')")
-        with pytest.raises(QueryError):
-            s.execute("SELECT * FROM read_csv('/etc/passwd')")
-        with pytest.raises(QueryError):
-            s.execute("SET enable_external_access = true")
-    with QuerySession(store, "security_incident", "CASE-1", actor="t") as s:
+        for escape in (
+            "SELECT * FROM security_incident.network_activity",
+            f"SELECT * FROM read_parquet('{store.lake}/**/*.parquet')",
+            "SELECT * FROM read_csv('/etc/passwd')",
+            "SET enable_external_access = true",
+        ):
+            with pytest.raises(QueryRefused):
+                s.execute(escape)
+    case = open_case(store, Ledger(store, "t"), "t", "a justification long enough", WINDOW)
+    with QuerySession(store, "security_incident", case.id, actor="t") as s:
         assert s.execute("SELECT action FROM network_activity").table.num_rows == 1
 
 

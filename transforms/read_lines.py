@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import pyarrow as pa
@@ -18,6 +19,10 @@ import pyarrow as pa
 SPLIT_BYTES = 16 << 20  # per worker in memory at once: raw bytes plus their parsed columns
 CHUNK_LINES = 1 << 18
 _SCAN = 8 << 20
+
+
+class Digest(Protocol):
+    def update(self, data: bytes, /) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -30,15 +35,18 @@ class Split:
     lines: int
 
 
-def plan_splits(path: str, split_bytes: int = SPLIT_BYTES) -> list[Split]:
-    """Cut a file into splits of about `split_bytes`, each starting at a line start."""
+def plan_splits(
+    path: str, split_bytes: int = SPLIT_BYTES, digest: Digest | None = None
+) -> list[Split]:
+    """Cut a file into splits of about `split_bytes`, each starting at a line start.
+    The whole file is read once to count lines; `digest` (e.g. SHA-256) sees every byte."""
     size = os.path.getsize(path)
     splits: list[Split] = []
     with open(path, "rb") as fh:
         start, line = 0, 1
         while start < size:
             end = _line_start_after(fh, start + split_bytes, size)
-            lines = _count_lines(fh, start, end, at_eof=end == size)
+            lines = _count_lines(fh, start, end, at_eof=end == size, digest=digest)
             splits.append(Split(path, len(splits), start, end, line, lines))
             start, line = end, line + lines
     return splits
@@ -58,7 +66,9 @@ def _line_start_after(fh: object, pos: int, size: int) -> int:
         pos += len(block)
 
 
-def _count_lines(fh: object, start: int, end: int, *, at_eof: bool) -> int:
+def _count_lines(
+    fh: object, start: int, end: int, *, at_eof: bool, digest: Digest | None = None
+) -> int:
     fh.seek(start)  # type: ignore[attr-defined]
     remaining, count, last = end - start, 0, b""
     while remaining > 0:
@@ -66,6 +76,8 @@ def _count_lines(fh: object, start: int, end: int, *, at_eof: bool) -> int:
         if not block:
             break
         count += block.count(b"\n")
+        if digest is not None:
+            digest.update(block)
         remaining -= len(block)
         last = block[-1:]
     if at_eof and last not in (b"", b"\n"):

@@ -1,0 +1,66 @@
+"""What the front door adds to the ledger around every command: a refusal that no
+lower layer recorded, and a signed checkpoint once the command is done."""
+
+from __future__ import annotations
+
+import argparse
+
+from rich.console import Console
+
+from queries.session import QueryRefused
+from schemas.purposes import UnlawfulPurposeError
+from store.actor import default_actor
+from store.layout import StoreLayout
+from store.ledger import Ledger, LedgerError
+from store.ledger_entry import EntryKind
+
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+ALREADY_LEDGERED = (QueryRefused,)  # sessions ledger their own refusals, with the SQL
+
+
+def _ledger(args: argparse.Namespace) -> Ledger | None:
+    store = getattr(args, "store", None)
+    if (
+        store is None
+        or args.command == "demo"
+        or args.command == "audit"
+        and args.action != "report"
+    ):
+        return None  # verify and head only read: a write first could hide what they look for
+    layout = StoreLayout(store)
+    if not layout.marker.is_file() or not (layout.ledger / "ledger.jsonl").is_file():
+        return None  # no store here (the refusal said so); nothing to record into
+    return Ledger(layout, getattr(args, "actor", None) or default_actor())
+
+
+def record_refusal(args: argparse.Namespace, exc: Exception) -> None:
+    if isinstance(exc, ALREADY_LEDGERED) or getattr(exc, "ledgered", False):
+        return
+    ledger = _ledger(args)
+    if ledger is None:
+        return
+    route = "unlawful_purpose" if isinstance(exc, UnlawfulPurposeError) else "invalid_request"
+    body = {
+        "command": " ".join(filter(None, (args.command, getattr(args, "action", None)))),
+        "route": route,
+        "reason": str(exc)[:500],
+        "purpose": getattr(args, "purpose", None),
+        "case": getattr(args, "case", None),
+    }
+    try:
+        ledger.append(EntryKind.REFUSAL, body)
+    except LedgerError as failure:
+        err.print(f"loggvern: the refusal could not be ledgered: {failure}", markup=False)
+
+
+def checkpoint(args: argparse.Namespace) -> bool:
+    """Sign the ledger's end after the command; False if that failed."""
+    ledger = _ledger(args)
+    if ledger is None:
+        return True
+    try:
+        ledger.checkpoint()
+    except LedgerError as failure:
+        err.print(f"loggvern: ledger checkpoint failed: {failure}", markup=False)
+        return False
+    return True

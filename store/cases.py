@@ -1,0 +1,147 @@
+"""Cases: security-incident work happens inside a registered case with a time window.
+
+Opening and closing a case is ledgered first (fail closed), then `STORE/cases.json` is
+rewritten atomically; a `security_incident` session needs an open case and sees only
+rows inside its window.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from store.layout import StoreLayout
+from store.ledger import Ledger
+from store.ledger_entry import EntryKind
+
+DEFAULT_LOOKBACK = timedelta(days=30)
+MIN_JUSTIFICATION = 20
+
+
+class CaseError(ValueError):
+    """A case is unknown, closed, or its details are invalid."""
+
+
+class Case(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    title: str = Field(min_length=1)
+    justification: str
+    window_from: datetime
+    window_to: datetime | None = None  # open-ended until the case is closed
+    opened_by: str
+    opened_at: datetime
+    closed_by: str | None = None
+    closed_at: datetime | None = None
+    close_reason: str | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self.closed_at is None
+
+    @property
+    def window_end(self) -> datetime | None:
+        """Rows at or after this instant are outside the case (None: no end yet)."""
+        if self.window_to is not None:
+            return self.window_to
+        return self.closed_at
+
+
+def parse_time(text: str, option: str) -> datetime:
+    """ISO date or date-time; without an offset it is UTC."""
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise CaseError(f"{option} {text!r}: not an ISO date or date-time") from None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def load_cases(layout: StoreLayout) -> dict[str, Case]:
+    try:
+        data = json.loads(layout.cases.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        raise CaseError(f"{layout.cases}: unreadable ({type(exc).__name__})") from None
+    return {item["id"]: Case.model_validate(item) for item in data}
+
+
+def require_open_case(layout: StoreLayout, case_id: str) -> Case:
+    case = load_cases(layout).get(case_id)
+    if case is None:
+        raise CaseError(f"no case {case_id!r} in this store (see `loggvern case list`)")
+    if not case.is_open:
+        raise CaseError(f"case {case_id} was closed at {case.closed_at:%Y-%m-%d %H:%M} UTC")
+    return case
+
+
+def open_case(
+    layout: StoreLayout,
+    ledger: Ledger,
+    title: str,
+    justification: str,
+    window_from: datetime | None = None,
+    window_to: datetime | None = None,
+) -> Case:
+    if not title.strip():
+        raise CaseError("a case needs a title")
+    if len(justification.strip()) < MIN_JUSTIFICATION:
+        raise CaseError(f"the justification must say why (at least {MIN_JUSTIFICATION} characters)")
+    opened = datetime.now(UTC)
+    start = window_from or opened - DEFAULT_LOOKBACK
+    if window_to is not None and window_to <= start:
+        raise CaseError("--to must be after --from")
+    with _locked(layout) as cases:
+        case = Case(
+            id=f"CASE-{len(cases) + 1:04d}", title=title.strip(),
+            justification=justification.strip(), window_from=start, window_to=window_to,
+            opened_by=ledger.actor, opened_at=opened,
+        )  # fmt: skip
+        ledger.append(EntryKind.CASE_OPENED, {"case": case.model_dump(mode="json")})
+        cases[case.id] = case
+        _save(layout, cases)
+    return case
+
+
+def close_case(layout: StoreLayout, ledger: Ledger, case_id: str, reason: str = "") -> Case:
+    with _locked(layout) as cases:
+        case = cases.get(case_id)
+        if case is None:
+            raise CaseError(f"no case {case_id!r} in this store")
+        if not case.is_open:
+            raise CaseError(f"case {case_id} is already closed")
+        closed = case.model_copy(
+            update={"closed_at": datetime.now(UTC), "closed_by": ledger.actor,
+                    "close_reason": reason or None}
+        )  # fmt: skip
+        ledger.append(
+            EntryKind.CASE_CLOSED,
+            {"case_id": case_id, "closed_at": closed.closed_at.isoformat(), "reason": reason},
+        )
+        cases[case_id] = closed
+        _save(layout, cases)
+    return closed
+
+
+@contextmanager
+def _locked(layout: StoreLayout) -> Iterator[dict[str, Case]]:
+    fd = os.open(layout.root / ".cases.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield load_cases(layout)
+    finally:
+        os.close(fd)
+
+
+def _save(layout: StoreLayout, cases: dict[str, Case]) -> None:
+    tmp = layout.cases.with_suffix(".json.tmp")
+    payload = [case.model_dump(mode="json") for case in cases.values()]
+    tmp.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(tmp, layout.cases)

@@ -1,0 +1,68 @@
+"""Which policies the store has been fed: every policy version an ingest used is kept
+under `STORE/policies/<id>/` (by content hash) and ledgered when new or changed, so an
+auditor can read the exact rules any row was written under.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+from schemas.policy import Policy, PolicyError, load_policy
+from store.layout import StoreLayout
+from store.ledger import Ledger
+from store.ledger_entry import EntryKind
+
+
+def policy_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _stored(layout: StoreLayout, policy: Policy) -> list[Path]:
+    directory = layout.policies / policy.id
+    return sorted(directory.glob("*.toml"), key=lambda p: p.stat().st_mtime_ns)
+
+
+def register_policy(layout: StoreLayout, ledger: Ledger, path: Path, policy: Policy) -> str:
+    """Keep and ledger the policy if this exact text is new to the store; return its hash."""
+    digest = policy_sha256(path)
+    directory = layout.policies / policy.id
+    target = directory / f"v{policy.version}-{digest[:16]}.toml"
+    if target.is_file():
+        return digest
+    known = _stored(layout, policy)
+    previous = known[-1].name if known else None
+    ledger.append(
+        EntryKind.POLICY_REGISTERED,
+        {
+            "id": policy.id,
+            "version": policy.version,
+            "sha256": digest,
+            "dataset": policy.dataset,
+            "source": policy.source,
+            "purposes": sorted(p.value for p in policy.purposes),
+            "previous": previous,
+            "file": str(target.relative_to(layout.root)),
+        },
+    )
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = target.with_suffix(".toml.tmp")
+    tmp.write_bytes(path.read_bytes())
+    os.replace(tmp, target)
+    return digest
+
+
+def registered_policies(layout: StoreLayout) -> list[Policy]:
+    """The latest registered version of each policy id (as ingests used them)."""
+    policies = []
+    if not layout.policies.is_dir():
+        return policies
+    for directory in sorted(p for p in layout.policies.iterdir() if p.is_dir()):
+        versions = sorted(directory.glob("*.toml"), key=lambda p: p.stat().st_mtime_ns)
+        if versions:
+            try:
+                policies.append(load_policy(versions[-1]))
+            except PolicyError:
+                continue
+    return policies
