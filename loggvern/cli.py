@@ -96,6 +96,7 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("store", type=Path)
     show.add_argument("--run", help="only this ingest run")
     show.add_argument("--limit", type=int, default=100)
+    _actor(show)
 
     s = sub.add_parser("demo", help="synthetic municipality → ingest → queries")
     s.add_argument("store", type=Path, nargs="?", default=Path("demo-store"))

@@ -177,25 +177,36 @@ def _list_named() -> int:
 
 
 def cmd_deadletter(args: argparse.Namespace) -> int:
+    """Dead letters hold raw lines (possibly identities): showing them is ledgered."""
     layout = StoreLayout(args.store).require()
     key = load_keys(layout.keys).deadletter
     root = layout.deadletter / args.run if args.run else layout.deadletter
     if args.run and not root.is_dir():
         raise StoreError(f"{args.store}: no dead letters for run {args.run!r}")
+    body = {"run": args.run, "limit": args.limit}
+    with Ledger(layout, actor_of(args)).action(
+        EntryKind.DEADLETTER_INTENT, EntryKind.DEADLETTER_RESULT, body
+    ) as outcome:
+        shown = _show_deadletters(root, key, args.limit)
+        outcome.fields["lines_shown"] = shown
+    if shown == 0:
+        out.print("no dead letters")
+    return 0
+
+
+def _show_deadletters(root: Path, key: bytes, limit: int) -> int:
     shown = 0
     for path, table in deadletter.read_all(root, key):
         run = path.parent.name
         for row in table.to_pylist():
-            if shown >= args.limit:
-                out.print(f"… (--limit {args.limit} reached)")
-                return 0
+            if shown >= limit:
+                out.print(f"… (--limit {limit} reached)")
+                return shown
             raw = row["raw"].decode("utf-8", errors="backslashreplace")
             out.print(f"{run} {row['file']}:{row['line']}: {row['reason']}", markup=False)
             out.print(f"    {raw[:2000]!r}", markup=False)
             shown += 1
-    if shown == 0:
-        out.print("no dead letters")
-    return 0
+    return shown
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

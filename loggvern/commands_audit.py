@@ -15,6 +15,7 @@ from store.actor import default_actor
 from store.cases import close_case, load_cases, open_case, parse_time
 from store.layout import StoreLayout
 from store.ledger import Ledger, LedgerError
+from store.ledger_entry import EntryKind
 from store.ledger_verify import verify_ledger
 from store.signing import Head
 
@@ -62,7 +63,11 @@ def cmd_audit(args: argparse.Namespace) -> int:
     if args.action == "report":
         from audit.report import write_report
 
-        report = write_report(layout, args.out, args.aliases or ())
+        ledger = Ledger(layout, _actor(args))
+        body = {"out": str(args.out.resolve()), "aliases": [str(a) for a in args.aliases or ()]}
+        with ledger.action(EntryKind.AUDIT_REPORT, EntryKind.AUDIT_REPORT, body) as outcome:
+            report = write_report(layout, args.out, args.aliases or ())
+            outcome.fields["report_ok"] = report.ok
         out.print(f"wrote {args.out / 'report.html'} and {args.out / 'report.json'}")
         return 0 if report.ok else 1
     against = None

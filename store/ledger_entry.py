@@ -41,6 +41,8 @@ class EntryKind(StrEnum):
     REFUSAL = "refusal"
     CASE_OPENED = "case_opened"
     CASE_CLOSED = "case_closed"
+    DEADLETTER_INTENT = "deadletter_intent"
+    DEADLETTER_RESULT = "deadletter_result"
     AUDIT_REPORT = "audit_report"
     CHECKPOINT = "checkpoint"
     LEDGER_REPAIR = "ledger_repair"
