@@ -29,6 +29,7 @@ from store.signing import Head, load_signer
 LEDGER_FILE = "ledger.jsonl"
 HEAD_FILE = "head.json"
 _TAIL_BLOCK = 1 << 16
+_HEAD_LOOKBACK = 256  # entries after the signed head that an append still checks
 
 
 class LedgerError(RuntimeError):
@@ -70,8 +71,15 @@ class Ledger:
         signer = self._signer()
         with self._locked() as fd:
             tail = self._tail(fd)
-            if tail is None or tail.kind == EntryKind.CHECKPOINT:
+            if tail is None:
                 return None
+            if tail.kind == EntryKind.CHECKPOINT:
+                head = self._current_head()
+                if head is not None and head.seq == tail.seq:
+                    return None
+                stale = signer.sign(tail.seq, tail.hash, now())  # head.json write failed before
+                self._write_head(stale)
+                return stale
             inner = signer.sign(tail.seq, tail.hash, now())
             entry = self._append(fd, tail, EntryKind.CHECKPOINT, inner.model_dump(), None)
             head = signer.sign(entry.seq, entry.hash, entry.time)
@@ -92,7 +100,7 @@ class Ledger:
             with suppress(LedgerError):  # the original error is what the caller must see
                 self.append(result, failure, ref=opened.seq)
             raise
-        self.append(result, {"outcome": "ok", **outcome.fields}, ref=opened.seq)
+        self.append(result, {**outcome.fields, "outcome": "ok"}, ref=opened.seq)
 
     def _signer(self):  # type: ignore[no-untyped-def]
         from store.signing import SigningKeyError
@@ -143,34 +151,53 @@ class Ledger:
         return entry
 
     def _tail(self, fd: int) -> _Tail | None:
-        """The last complete entry; a torn last line is cut and the cut ledgered."""
+        """The last complete entry; a torn last line is cut and the cut ledgered.
+
+        The ledger must still hold what its signed head signs: a tail cut below the
+        head is tampering, not a crash (head.json is written only after the line it
+        signs is fsynced), and appending would re-sign the cut ledger — so refuse."""
         size = os.fstat(fd).st_size
-        if size == 0:
+        head = self._current_head()
+        window = _read_back(fd, size, need_lines=2) if size else b""
+        torn = b"" if window.endswith(b"\n") or not window else window[window.rfind(b"\n") + 1 :]
+        tail = _last_entry(fd, size - len(torn), self.path)
+        self._check_against_head(fd, size - len(torn), tail, head)
+        if not torn:
+            return tail
+        os.ftruncate(fd, size - len(torn))
+        os.fsync(fd)
+        repair = {
+            "cut_bytes": len(torn),
+            "cut_sha256": hashlib.sha256(torn).hexdigest(),
+            "reason": "torn last line (an interrupted write) cut on open",
+        }
+        entry = self._append(fd, tail, EntryKind.LEDGER_REPAIR, repair, None)
+        return _Tail(entry.seq, entry.hash, entry.kind.value)
+
+    def _current_head(self) -> Head | None:
+        if not self.head_path.exists():
             return None
-        window = _read_back(fd, size, need_lines=2)
-        if not window.endswith(b"\n"):
-            cut_at = window.rfind(b"\n") + 1
-            torn = window[cut_at:]
-            os.ftruncate(fd, size - len(torn))
-            os.fsync(fd)
-            tail = self._tail(fd)
-            repair = {
-                "cut_bytes": len(torn),
-                "cut_sha256": hashlib.sha256(torn).hexdigest(),
-                "reason": "torn last line (an interrupted write) cut on open",
-            }
-            entry = self._append(fd, tail, EntryKind.LEDGER_REPAIR, repair, None)
-            return _Tail(entry.seq, entry.hash, entry.kind.value)
-        lines = window[:-1].rsplit(b"\n", 1)
-        last = lines[-1]
-        try:
-            seq, digest = line_seq_hash(last)
-            kind = json.loads(last)["kind"]
-        except (ValueError, KeyError, TypeError):
+        return self.head()
+
+    def _check_against_head(self, fd: int, end: int, tail: _Tail | None, head: Head | None) -> None:
+        if head is None:
+            return
+        problem = "run `loggvern audit verify`; nothing was recorded"
+        if tail is None or tail.seq < head.seq:
             raise LedgerError(
-                f"{self.path}: the last entry is unreadable; run `loggvern audit verify`"
-            ) from None
-        return _Tail(seq, digest, kind)
+                f"{self.path}: the ledger ends before entry {head.seq}, which its signed head "
+                f"signs (cut or rewritten); {problem}"
+            )
+        behind = tail.seq - head.seq
+        if behind > _HEAD_LOOKBACK:
+            return  # too far back to check on every append; `audit verify` checks it
+        lines = _read_back(fd, end, need_lines=behind + 2).rstrip(b"\n").split(b"\n")
+        signed = lines[-1 - behind] if len(lines) > behind else b""
+        if not signed.endswith(f'"{head.hash}"}}'.encode()):
+            raise LedgerError(
+                f"{self.path}: entry {head.seq} no longer has the hash its signed head signs; "
+                f"{problem}"
+            )
 
     def _write_head(self, head: Head) -> None:
         tmp = self.head_path.with_suffix(".json.tmp")
@@ -199,6 +226,22 @@ class Ledger:
             for line in fh:
                 if line.endswith(b"\n"):
                     yield parse_line(line[:-1])
+
+
+def _last_entry(fd: int, end: int, path: Path) -> _Tail | None:
+    """Seq, hash and kind of the last complete line ending at byte `end`."""
+    if end == 0:
+        return None
+    window = _read_back(fd, end, need_lines=2)
+    last = window[:-1].rsplit(b"\n", 1)[-1]
+    try:
+        seq, digest = line_seq_hash(last)
+        kind = json.loads(last)["kind"]
+    except (ValueError, KeyError, TypeError):
+        raise LedgerError(
+            f"{path}: the last entry is unreadable; run `loggvern audit verify`"
+        ) from None
+    return _Tail(seq, digest, kind)
 
 
 def _read_back(fd: int, size: int, need_lines: int) -> bytes:

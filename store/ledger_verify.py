@@ -102,6 +102,8 @@ def verify_ledger(
     if checkpoint is None:
         return _fail(n, None, "no signed checkpoint in the ledger")
     seq, inner = checkpoint
+    if inner is None:
+        return _fail(n, seq, "checkpoint body is not a signed head")
     if not inner.signature_valid():
         return _fail(n, seq, "checkpoint signature is not valid")
     if inner.fingerprint != expected:
@@ -139,10 +141,15 @@ def _init_fingerprint(first: bytes) -> str | None:
         return None
 
 
-def _latest_checkpoint(lines: list[bytes]) -> tuple[int, Head] | None:
+def _latest_checkpoint(lines: list[bytes]) -> tuple[int, Head | None] | None:
+    """The last checkpoint entry and the head in its body (None if it holds none: an
+    entry chained on after the signed head by someone without the key)."""
     for seq in range(len(lines) - 1, -1, -1):
         if lines[seq].find(_CHECKPOINT, 0, 200) >= 0:
-            return seq, Head.model_validate(json.loads(lines[seq])["body"])
+            try:
+                return seq, Head.model_validate(json.loads(lines[seq])["body"])
+            except (ValueError, KeyError, TypeError):
+                return seq, None
     return None
 
 
