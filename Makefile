@@ -25,6 +25,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/ingest_bench.py
 	$(BIN)/python benchmarks/stage_profile.py
+	$(BIN)/python benchmarks/ledger_verify_bench.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check --fix .
