@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench lint setup clean
+.PHONY: demo test bench lint setup clean browser
 
 setup: $(STAMP)
 
@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/loggvern demo --fresh demo-store
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest -n 2 --dist loadfile -p no:cacheprovider
@@ -26,6 +26,14 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/ingest_bench.py
 	$(BIN)/python benchmarks/stage_profile.py
 	$(BIN)/python benchmarks/ledger_verify_bench.py
+
+# Headless Chromium (Debian package) for the report screenshot test; best effort: where it
+# cannot be installed, that one test is skipped and says why.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
+	  && (timeout 300 apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive \
+	      timeout 600 apt-get install -y -q chromium >/dev/null 2>&1) ; } \
+	  || echo "chromium not installed: the report screenshot test will be skipped"
 
 lint: $(STAMP)
 	$(BIN)/ruff check --fix .
