@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
@@ -18,6 +21,9 @@ from store.ledger import Ledger, LedgerError
 from store.ledger_entry import EntryKind
 from store.ledger_verify import verify_ledger
 from store.signing import Head
+
+if TYPE_CHECKING:
+    from audit.report import AuditReport
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -61,14 +67,10 @@ def cmd_audit(args: argparse.Namespace) -> int:
         print(head.model_dump_json(indent=2))
         return 0
     if args.action == "report":
-        from audit.report import write_report
-
-        ledger = Ledger(layout, _actor(args))
-        body = {"out": str(args.out.resolve()), "aliases": [str(a) for a in args.aliases or ()]}
-        with ledger.action(EntryKind.AUDIT_REPORT, EntryKind.AUDIT_REPORT, body) as outcome:
-            report = write_report(layout, args.out, args.aliases or ())
-            outcome.fields["report_ok"] = report.ok
+        report = audit_report(layout, args.out, args.aliases or (), _actor(args))
         out.print(f"wrote {args.out / 'report.html'} and {args.out / 'report.json'}")
+        for problem in report.problems:
+            err.print(f"problem: {problem}", markup=False)
         return 0 if report.ok else 1
     against = None
     if args.against:
@@ -83,6 +85,21 @@ def cmd_audit(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result.__dict__, indent=2))
     return 0 if result.ok else 1
+
+
+def audit_report(
+    layout: StoreLayout, out_dir: Path, aliases: Sequence[Path], actor: str
+) -> AuditReport:
+    """Write the auditor's report; the report run itself is ledgered (intent, result)."""
+    from audit.report import write_report
+
+    body = {"out": str(out_dir.resolve()), "aliases": [str(a) for a in aliases]}
+    with Ledger(layout, actor).action(
+        EntryKind.AUDIT_REPORT, EntryKind.AUDIT_REPORT, body
+    ) as outcome:
+        report = write_report(layout, out_dir, aliases)
+        outcome.fields["report_ok"] = report.ok
+    return report
 
 
 def cmd_stats(args: argparse.Namespace) -> int:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from loggvern.commands_audit import audit_report
 from loggvern.output import render
 from pipelines.synthetic.municipality import generate_municipality
 from queries.named import load_named
@@ -22,7 +23,7 @@ from store.layout import StoreLayout
 from store.ledger import Ledger
 from store.ledger_verify import verify_ledger
 
-OPERATOR, ANALYST = "demo-operator", "demo-analyst"
+OPERATOR, ANALYST, AUDITOR = "demo-operator", "demo-analyst", "demo-auditor"
 
 TIMEZONE = "Europe/Oslo"  # the synthetic BSD syslog headers are local time
 CASE_FROM = datetime(2026, 11, 1, tzinfo=UTC)  # the synthetic days start 2026-11-16
@@ -110,9 +111,15 @@ def run_demo(store: Path, *, employees: int = 300, console: Console | None = Non
     console.print("[bold]5. The auditor's view[/bold]")
     verified = verify_ledger(layout.ledger, signing_fingerprint(layout))
     console.print(f"   {verified.summary()}")
+    report_dir = store.parent / f"{store.name}-report"
+    report = audit_report(layout, report_dir, [inputs.aliases], AUDITOR)
+    Ledger(layout, AUDITOR).checkpoint()
+    console.print(f"   audit report: {report.status} → {report_dir / 'report.html'}")
+    for problem in report.problems:
+        console.print(f"   [red]problem[/red]: {problem}")
     console.print(
         f"Done. Try: loggvern query {store} --purpose network_administration "
         '"SELECT protocol, count(*) FROM network_activity GROUP BY ALL"\n'
         f"      loggvern audit verify {store}   ·   loggvern query --list"
     )
-    return 0 if verified.ok else 1
+    return 0 if verified.ok and report.ok else 1

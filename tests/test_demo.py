@@ -19,7 +19,7 @@ def test_demo_runs_and_shows_findings(tmp_path: Path, capsys: pytest.CaptureFixt
     assert "usr-k1-" in out  # people appear only as pseudonyms
     assert "refused" in out and "not lawful" in out
     assert "COPY statement refused" in out and "need an open case" in out
-    assert "ledger intact" in out
+    assert "ledger intact" in out and "audit report: ok" in out
     assert main(["demo", "--fresh", str(store), "--employees", "40"]) == 0  # --fresh re-creates
 
 
