@@ -7,6 +7,7 @@ and a self-contained `report.html` (inline CSS, no scripts, no external resource
 from __future__ import annotations
 
 from audit.report import write_report
-from audit.report_data import AuditReport, Status
+from audit.report_models import AuditReport
+from audit.section import Status
 
 __all__ = ["AuditReport", "Status", "write_report"]

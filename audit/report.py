@@ -14,26 +14,19 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+from audit.lake_sections import build_purpose_section, build_rows_section, lake_stats
 from audit.leak_scan import scan_store
-from audit.report_data import (
-    AuditReport,
-    LedgerView,
-    SectionBase,
-    Status,
+from audit.ledger_sections import (
     build_ingest_section,
     build_ledger_section,
-    build_purpose_section,
     build_queries_section,
     build_refusals_section,
-    build_retention_section,
-    build_rows_section,
-    lake_stats,
-    load_policies,
-    section_problems,
-    timed,
-    utc_today,
 )
+from audit.ledger_view import LedgerView
 from audit.report_html import render_html
+from audit.report_models import AuditReport
+from audit.retention import build_retention_section, load_policies, utc_today
+from audit.section import SectionBase, Status, section_problems, timed
 from store.layout import StoreLayout
 from store.ledger_entry import EntryKind
 

@@ -1,14 +1,18 @@
 """The auditor's report on a real store: ledger, queries, rows, purposes, leaks,
 retention; and planted leaks, purpose-less rows and overdue partitions are caught
-without the report ever repeating a leaked value."""
+without the report ever repeating a leaked value, or a digest of it that could be
+checked against a guess."""
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
+import secrets as secrets_module
 import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from html import escape
 from pathlib import Path
 
 import duckdb
@@ -17,14 +21,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from audit import AuditReport, write_report
-from audit.leak_scan import (
-    ALIAS_EXACT,
-    DOMAIN_USER,
-    EMAIL,
-    INTERNAL_IPV4,
-    NOT_PSEUDONYM,
-    digest,
-)
+from audit.leak_digest import DIGEST_HEX, DIGEST_NOTE
+from audit.leak_patterns import ALIAS_EXACT, DOMAIN_USER, EMAIL, INTERNAL_IPV4, NOT_PSEUDONYM
 from audit.report_html import SECTION_COLOURS
 from loggvern.commands import ingest
 from pipelines.synthetic.municipality import generate_municipality
@@ -259,12 +257,14 @@ def test_planted_leaks_are_found_and_never_shown(built: Built, copy: StoreLayout
         ("src_ip", INTERNAL_IPV4),
     }, found
     assert found[("rule_name", ALIAS_EXACT)].examples[0].row == 0
-    assert found[("rule_name", ALIAS_EXACT)].examples[0].sha256_prefix == digest(account.upper())
+    upper = found[("rule_name", ALIAS_EXACT)].examples[0].digest
+    lower = found[("actor_user", ALIAS_EXACT)].examples[0].digest
+    assert lower == found[("actor_user", NOT_PSEUDONYM)].examples[0].digest != upper
     assert [e.row for e in found[("rule_name", EMAIL)].examples] == [1]
     assert [e.row for e in found[("rule_name", DOMAIN_USER)].examples] == [2]
     assert [e.row for e in found[("rule_name", INTERNAL_IPV4)].examples] == [3]
     assert found[("src_ip", INTERNAL_IPV4)].count == 1  # the flagged one is no leak
-    assert found[("src_ip", INTERNAL_IPV4)].examples[0].sha256_prefix == digest(planted_ip)
+    assert [e.row for e in found[("src_ip", INTERNAL_IPV4)].examples] == [1]
     assert leaks.exempt.get("internal IP values flagged internal (encrypted)", 0) >= 1
     catalog = {(f.column, f.pattern) for f in leaks.findings if f.file == "catalog.duckdb"}
     assert ("views (sql)", EMAIL) in catalog
@@ -272,10 +272,70 @@ def test_planted_leaks_are_found_and_never_shown(built: Built, copy: StoreLayout
 
     secrets = [account, email, domain_user, internal_ip, planted_ip, encrypted_lookalike,
                "kari.testesen", "zz-tester"]  # fmt: skip
+    secrets += [_sha256_prefix(s) for s in (account, account.upper(), *secrets)]
     for document in (text, html, text.lower(), html.lower()):
         for secret in secrets:
             assert secret.lower() not in document.lower(), secret
     assert json.dumps(domain_user)[1:-1] not in text  # not even JSON-escaped
+
+
+def _sha256_prefix(value: str) -> str:
+    """What a plain hash of a value would show: anyone can compute it from a guess."""
+    return hashlib.sha256(value.encode("utf-8")).hexdigest()[:DIGEST_HEX]
+
+
+def test_leak_digests_are_keyed_per_report_run(
+    built: Built, copy: StoreLayout, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One leaked value has one digest within a report and another in the next run; its
+    plain SHA-256, which anyone could compute from a staff list, appears nowhere, and
+    neither does the key."""
+    email = "ola.nordmann@example.org"
+    partition = copy.partition_dir("network_activity", "security_incident") / "date=2026-11-16"
+    path = _plant(
+        partition,
+        "planted-twice.parquet",
+        {
+            "purposes": pa.array([["security_incident"]] * 3, pa.list_(pa.string())),
+            "rule_name": pa.array([email, "UFW BLOCK", email]),
+            "message": pa.array(["UFW BLOCK", email, None]),
+        },
+    )
+    rel = str(path.relative_to(copy.root))
+    keys: list[bytes] = []
+    token_bytes = secrets_module.token_bytes
+
+    def recorded(n: int) -> bytes:
+        keys.append(token_bytes(n))
+        return keys[-1]
+
+    monkeypatch.setattr(secrets_module, "token_bytes", recorded)
+    runs = [_report(copy, copy.root.parent / f"out{n}", [built.aliases]) for n in (1, 2)]
+
+    digests = []
+    for report, _, _ in runs:
+        found = {
+            (f.column, e.row): e.digest
+            for f in report.section("leaks").findings
+            if f.file == rel and f.pattern == EMAIL
+            for e in f.examples
+        }
+        assert set(found) == {("rule_name", 0), ("rule_name", 2), ("message", 1)}, found
+        (digest,) = set(found.values())  # the same value, the same digest, within a report
+        assert len(digest) == DIGEST_HEX and int(digest, 16) >= 0
+        digests.append(digest)
+    assert digests[0] != digests[1]  # another run, another key
+    assert len(keys) == 2 and keys[0] != keys[1] and len(keys[0]) == 32
+
+    plain = _sha256_prefix(email)
+    for report, text, html in runs:
+        assert report.section("leaks").digests == DIGEST_NOTE
+        assert json.loads(text)["sections"][6]["digests"] == DIGEST_NOTE
+        assert escape(DIGEST_NOTE) in html
+        for document in (text, html):
+            assert plain not in document and email not in document
+            for key in keys:
+                assert key.hex() not in document
 
 
 def test_rows_without_purpose_and_overdue_partitions(built: Built, copy: StoreLayout) -> None:
