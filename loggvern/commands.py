@@ -167,7 +167,8 @@ def _list_named() -> int:
     from rich.table import Table
 
     table = Table(title="named queries", title_justify="left")
-    for column in ("name", "purpose", "description", "parameters"):
+    table.add_column("name", no_wrap=True)  # whole, so `query --list | grep NAME` works
+    for column in ("purpose", "description", "parameters"):
         table.add_column(column, overflow="fold")
     for query in named_queries().values():
         params = ", ".join(p.describe() for p in query.params)

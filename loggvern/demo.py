@@ -31,7 +31,7 @@ CASE_FROM = datetime(2026, 11, 1, tzinfo=UTC)  # the synthetic days start 2026-1
 # (title, purpose, needs the case, named query, parameters, columns shown)
 QUERIES: list[tuple[str, str, bool, str, list[str], list[str]]] = [
     ("Top blocked destinations per device", "network_administration", False,
-     "top_blocked_destinations", ["per_device=1", "min_blocked=5"],
+     "top_blocked_destinations", ["per_device=1"],
      ["device", "destination", "dst_port", "blocked"]),
     ("Devices and people talking to TikTok / Telegram (seed 002)", "security_incident", True,
      "tiktok_telegram_devices", ["min_connections=5"],

@@ -7,6 +7,7 @@ import io
 import json
 import sys
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 import pyarrow as pa
@@ -21,6 +22,8 @@ def _plain(value: Any) -> Any:
         return value.isoformat()
     if isinstance(value, bytes):
         return value.hex()
+    if isinstance(value, Decimal):  # sum() of integers is a HUGEINT, which arrives as Decimal
+        return int(value) if value == value.to_integral_value() else str(value)
     if isinstance(value, list):
         return [_plain(v) for v in value]
     return value
@@ -36,7 +39,8 @@ def render(table: pa.Table, fmt: str, console: Console | None = None, title: str
     rows = table.to_pylist()
     if fmt == "json":
         for row in rows:
-            sys.stdout.write(json.dumps({k: _plain(v) for k, v in row.items()}) + "\n")
+            plain = {k: _plain(v) for k, v in row.items()}
+            sys.stdout.write(json.dumps(plain, default=str, ensure_ascii=False) + "\n")
         return
     if fmt == "csv":
         buf = io.StringIO()

@@ -64,7 +64,9 @@ class Param(BaseModel):
             if self.type == "date":
                 return date.fromisoformat(text)
         except ValueError:
-            raise NamedQueryError(f"parameter {self.name}: {text!r} is not a {self.type}") from None
+            raise NamedQueryError(
+                f"parameter {self.name}: {text!r} is not of type {self.type}"
+            ) from None
         return text
 
 

@@ -8,6 +8,7 @@ ledgered before they are raised. If the ledger cannot be written, nothing runs.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -43,7 +44,6 @@ class QueryResult:
     purpose: Purpose
     case: str | None
     actor: str
-    intent_seq: int | None = None
 
 
 def refuse(ledger: Ledger, command: str, route: str, reason: str, **context: Any) -> None:
@@ -106,7 +106,7 @@ class QuerySession:
             try:
                 table = self._sandbox.run(statement, params)
             except duckdb.Error as exc:
-                raise QueryError(_first_line(str(exc))) from None
+                raise QueryError(redact_values(str(exc))) from None
             outcome.fields["rows"] = table.num_rows
         return QueryResult(table, self.purpose, self.case, self.actor)
 
@@ -120,5 +120,9 @@ class QuerySession:
         self.close()
 
 
-def _first_line(message: str) -> str:
-    return message.strip().splitlines()[0] if message.strip() else "query failed"
+def redact_values(message: str) -> str:
+    """DuckDB quotes the values it chokes on in single quotes ("Could not convert string
+    'usr-k1-…'"); the message goes to the ledger, which outlives the lake, so quoted
+    values are cut. Identifiers (double-quoted) stay: they help and hold no data."""
+    first = message.strip().splitlines()[0] if message.strip() else "query failed"
+    return re.sub(r"'[^']*'", "'…'", first)[:300]

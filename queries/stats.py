@@ -16,9 +16,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from queries.guard import EscapeRefused, check_statement
-from queries.named import STATISTICS, NamedQuery, NamedQueryError, load_named
+from queries.named import STATISTICS, NamedQuery, load_named
 from queries.sandbox import Sandbox
-from queries.session import QueryError, QueryRefused, refuse
+from queries.session import QueryError, QueryRefused, redact_values, refuse
 from schemas.policy import Policy, default_policies
 from schemas.purposes import Purpose
 from store.layout import StoreLayout
@@ -60,7 +60,7 @@ def run_stats(
     if query.purpose != STATISTICS:
         reason = f"{name} is not a statistics query (it is for {query.purpose})"
         refuse(ledger, "stats", "not_statistics", reason, named=name)
-        raise NamedQueryError(reason)
+        raise QueryRefused("not_statistics", reason)
     bound = query.bind(params)
     k = k_for(query.dataset, registered_policies(layout) or default_policies())
     sandbox = Sandbox(layout, query.reads or Purpose.security_incident)
@@ -82,7 +82,7 @@ def _run(ledger: Ledger, sandbox: Sandbox, query: NamedQuery, bound: dict, k: in
         try:
             table = sandbox.run(statement, bound)
         except duckdb.Error as exc:
-            raise QueryError(str(exc).strip().splitlines()[0]) from None
+            raise QueryError(redact_values(str(exc))) from None
         kept, suppressed = suppress_small_groups(table, k)
         outcome.fields.update(rows=kept.num_rows, suppressed_groups=suppressed)
     return StatsResult(kept, k, suppressed)

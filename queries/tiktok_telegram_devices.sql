@@ -3,7 +3,8 @@
 -- description: Devices (and the pseudonymous people behind them) talking to TikTok or
 -- description: Telegram (seed 002: these apps are not to be on work devices). The
 -- description: firewall log holds addresses, not domain names, so the services are
--- description: matched by the IPv4 networks their domains resolve to.
+-- description: matched by the IPv4 networks their domains resolve to. A device the log
+-- description: does not name is shown by its (encrypted) internal address.
 -- param: min_connections integer = 1 : least number of connections to show
 WITH services(service, network, prefix) AS (
     VALUES
@@ -29,7 +30,7 @@ ranges AS (
 ),
 flows AS (
     SELECT
-        device,
+        coalesce(device, src_ip) AS device,
         actor_user,
         time,
         split_part(dst_ip, '.', 1)::BIGINT * 16777216

@@ -1,12 +1,13 @@
 -- name: top_blocked_destinations
 -- purpose: network_administration
--- description: Destinations the firewall blocked most often, per device (pseudonym),
--- description: to spot misconfigured clients and unwanted services.
+-- description: Destinations the firewall blocked most often, per client device
+-- description: (pseudonym; where the log names no device, its source subnet), to spot
+-- description: misconfigured clients and unwanted services.
 -- param: per_device integer = 5 : destinations shown per device
 -- param: min_blocked integer = 1 : least number of blocked packets to show
 WITH blocked AS (
     SELECT
-        coalesce(device, observer) AS device,
+        coalesce(device, src_ip) AS device,
         dst_ip AS destination,
         dst_port,
         protocol,
@@ -14,7 +15,7 @@ WITH blocked AS (
         min(time) AS first_hour,
         max(time) AS last_hour
     FROM network_activity
-    WHERE action IN ('drop', 'reject')
+    WHERE action IN ('drop', 'reject') AND src_ip_internal
     GROUP BY 1, 2, 3, 4
 ),
 ranked AS (

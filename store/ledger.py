@@ -16,6 +16,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -268,5 +269,7 @@ def _reason(exc: OSError) -> str:
 
 
 def _line(exc: BaseException) -> str:
+    """First line of an error, with single-quoted values cut: libraries quote the data
+    they choke on, and the ledger outlives the lake."""
     text = str(exc).strip()
-    return (text.splitlines()[0] if text else "")[:300]
+    return re.sub(r"'[^']*'", "'…'", text.splitlines()[0] if text else "")[:300]
