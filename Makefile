@@ -41,4 +41,4 @@ lint: $(STAMP)
 	$(BIN)/ruff format .
 
 clean:
-	rm -rf $(VENV) demo-store .pytest_cache
+	rm -rf $(VENV) demo-store demo-store-input demo-store-report .pytest_cache
