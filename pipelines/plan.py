@@ -9,6 +9,7 @@ import hashlib
 import os
 import re
 import secrets
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -104,20 +105,35 @@ def plan_ingest(
         AliasDirectory.load(aliases_path)  # refuse a bad directory now; workers read it again
     load_keys(layout.keys)  # refuse now if the keys are missing or exposed
     splits: list[Split] = []
-    files: list[InputFile] = []
-    for path in paths:
-        digest = hashlib.sha256()
-        for split in plan_splits(path, split_bytes, digest):
-            splits.append(
-                Split(
-                    split.path, len(splits), split.start, split.end, split.first_line, split.lines
-                )
-            )
-        files.append(InputFile(os.path.abspath(path), digest.hexdigest(), os.path.getsize(path)))
+    # SHA-256 for the ledger in a thread while the files are cut (hashlib releases the GIL)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        digests = pool.map(_sha256, paths)
+        for path in paths:
+            splits.extend(_splits(path, split_bytes, len(splits)))
+        files = [
+            InputFile(os.path.abspath(p), d, os.path.getsize(p))
+            for p, d in zip(paths, digests, strict=True)
+        ]
     return IngestPlan(
         layout, fmt, policy, policy_path, aliases_path, tuple(paths), tuple(splits),
         new_run_id(), timezone, tuple(files),
     )  # fmt: skip
+
+
+def _splits(path: str, split_bytes: int, first_index: int) -> list[Split]:
+    """The file's splits, numbered on from `first_index` across all inputs of the run."""
+    return [
+        Split(s.path, first_index + i, s.start, s.end, s.first_line, s.lines)
+        for i, s in enumerate(plan_splits(path, split_bytes))
+    ]
+
+
+def _sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(8 << 20):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _check_readable(path: str) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Protocol
 
 import numpy as np
 import pyarrow as pa
@@ -19,10 +18,6 @@ import pyarrow as pa
 SPLIT_BYTES = 16 << 20  # per worker in memory at once: raw bytes plus their parsed columns
 CHUNK_LINES = 1 << 18
 _SCAN = 8 << 20
-
-
-class Digest(Protocol):
-    def update(self, data: bytes, /) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -35,18 +30,15 @@ class Split:
     lines: int
 
 
-def plan_splits(
-    path: str, split_bytes: int = SPLIT_BYTES, digest: Digest | None = None
-) -> list[Split]:
-    """Cut a file into splits of about `split_bytes`, each starting at a line start.
-    The whole file is read once to count lines; `digest` (e.g. SHA-256) sees every byte."""
+def plan_splits(path: str, split_bytes: int = SPLIT_BYTES) -> list[Split]:
+    """Cut a file into splits of about `split_bytes`, each starting at a line start."""
     size = os.path.getsize(path)
     splits: list[Split] = []
     with open(path, "rb") as fh:
         start, line = 0, 1
         while start < size:
             end = _line_start_after(fh, start + split_bytes, size)
-            lines = _count_lines(fh, start, end, at_eof=end == size, digest=digest)
+            lines = _count_lines(fh, start, end, at_eof=end == size)
             splits.append(Split(path, len(splits), start, end, line, lines))
             start, line = end, line + lines
     return splits
@@ -66,9 +58,7 @@ def _line_start_after(fh: object, pos: int, size: int) -> int:
         pos += len(block)
 
 
-def _count_lines(
-    fh: object, start: int, end: int, *, at_eof: bool, digest: Digest | None = None
-) -> int:
+def _count_lines(fh: object, start: int, end: int, *, at_eof: bool) -> int:
     fh.seek(start)  # type: ignore[attr-defined]
     remaining, count, last = end - start, 0, b""
     while remaining > 0:
@@ -76,8 +66,6 @@ def _count_lines(
         if not block:
             break
         count += block.count(b"\n")
-        if digest is not None:
-            digest.update(block)
         remaining -= len(block)
         last = block[-1:]
     if at_eof and last not in (b"", b"\n"):
