@@ -10,6 +10,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from loggvern.cli import main
+from schemas.policy import default_policy_path
+from store.layout import StoreLayout
+from store.ledger import Ledger
+from store.ledger_entry import EntryKind
 from tests.conftest import FIXTURES
 
 IPTABLES = FIXTURES / "elastic/iptables/test-iptables-raw.log"
@@ -180,3 +184,37 @@ def test_command_line_output_is_clean(store: Path) -> None:
     )  # fmt: skip
     assert done.stdout.strip().splitlines()[-1] == "read=24 written=24 rejected=0"
     assert "WARNING" not in done.stderr and "Traceback" not in done.stderr
+
+
+def test_ingest_is_ledgered(store: Path, tmp_path: Path) -> None:
+    """Intent (file SHA-256, policy id and hash) before the run, counts after; a policy
+    is registered once per distinct text, and again when its text changes."""
+    assert main(["ingest", str(store), "--source", "iptables", "--as", "op", str(IPTABLES)]) == 0
+    assert main(["ingest", str(store), "--source", "iptables", str(IPTABLES)]) == 0
+    changed = tmp_path / "iptables.toml"
+    changed.write_text(default_policy_path("iptables").read_text() + "\n# reviewed\n")
+    assert main(["ingest", str(store), "--source", "iptables", "--policy", str(changed),
+                 str(IPTABLES)]) == 0  # fmt: skip
+    entries = list(Ledger(StoreLayout(store), "t").entries())
+    intents = [e for e in entries if e.kind == EntryKind.INGEST_INTENT]
+    results = {e.ref: e for e in entries if e.kind == EntryKind.INGEST_RESULT}
+    assert len(intents) == 3 and intents[0].actor == "op"
+    file = intents[0].body["files"][0]
+    assert file["sha256"] == hashlib.sha256(IPTABLES.read_bytes()).hexdigest()
+    assert file["bytes"] == IPTABLES.stat().st_size and file["path"] == str(IPTABLES.resolve())
+    policy_sha = hashlib.sha256(default_policy_path("iptables").read_bytes()).hexdigest()
+    assert intents[0].body["policy"] == {
+        "id": "iptables-default",
+        "version": 1,
+        "sha256": policy_sha,
+    }
+    result = results[intents[0].seq].body
+    assert result["outcome"] == "ok" and result["read"] == result["written"] + result["rejected"]
+    run = json.loads((store / "runs" / f"{intents[0].body['run_id']}.json").read_text())
+    assert (result["read"], result["written"]) == (run["read"], run["written"])
+    registered = [e for e in entries if e.kind == EntryKind.POLICY_REGISTERED]
+    assert [e.body["sha256"] for e in registered] == [
+        policy_sha, hashlib.sha256(changed.read_bytes()).hexdigest()
+    ]  # fmt: skip
+    assert registered[1].body["previous"] is not None
+    assert len(list((store / "policies" / "iptables-default").glob("*.toml"))) == 2
