@@ -167,3 +167,29 @@ def test_log_output_carries_no_identity(
     assert main(["ingest", str(store), "--source", "sshd", str(log)]) == 0
     out = capsys.readouterr()
     assert _leaks({out.out, out.err}, [*identities, "kari.nordmann", "Sommer2024!"]) == []
+
+
+def test_no_plain_identity_or_key_in_ledger(
+    built: tuple[Path, list[str], list[str]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The ledger records runs, policies and queries, not the data: no identity from the
+    inputs and no key (the signing key included) is in it, its head, cases or policies."""
+    store, identities, _ = built
+    assert main(["case", "open", str(store), "--title", "privacy check", "--from", "2000-01-01",
+                 "--justification", "checking what the ledger holds"]) == 0  # fmt: skip
+    assert main(["query", str(store), "--purpose", "security_incident", "--case", "CASE-0001",
+                 "SELECT actor_user, count(*) FROM authentication GROUP BY ALL"]) == 0  # fmt: skip
+    assert main(["stats", str(store), "--named", "logins_per_day"]) == 0
+    capsys.readouterr()
+    files = [
+        store / "ledger" / "ledger.jsonl",
+        store / "ledger" / "head.json",
+        store / "cases.json",
+    ]
+    files += sorted((store / "policies").rglob("*.toml"))
+    texts = {p.read_text(encoding="utf-8") for p in files}
+    assert _leaks(texts, identities) == []
+    keys = load_keys(store / "keys")
+    signing = (store / "keys" / "ledger-signing.key").read_text().strip()
+    secrets = [k.hex() for k in (keys.pseudonym, keys.evidence, keys.ipcrypt, keys.deadletter)]
+    assert not any(s in t for s in [*secrets, signing] for t in texts)
