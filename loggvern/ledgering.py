@@ -20,12 +20,8 @@ ALREADY_LEDGERED = (QueryRefused,)  # sessions ledger their own refusals, with t
 
 def _ledger(args: argparse.Namespace) -> Ledger | None:
     store = getattr(args, "store", None)
-    if (
-        store is None
-        or args.command == "demo"
-        or args.command == "audit"
-        and args.action != "report"
-    ):
+    reads_ledger_only = args.command == "audit" and args.action != "report"
+    if store is None or args.command == "demo" or reads_ledger_only:
         return None  # verify and head only read: a write first could hide what they look for
     layout = StoreLayout(store)
     if not layout.marker.is_file() or not (layout.ledger / "ledger.jsonl").is_file():
