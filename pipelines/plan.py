@@ -111,7 +111,7 @@ def plan_ingest(
         for path in paths:
             splits.extend(_splits(path, split_bytes, len(splits)))
         files = [
-            InputFile(os.path.abspath(p), d, os.path.getsize(p))
+            InputFile(os.path.realpath(p), d, os.path.getsize(p))
             for p, d in zip(paths, digests, strict=True)
         ]
     return IngestPlan(
