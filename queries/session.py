@@ -9,7 +9,7 @@ ledgered before they are raised. If the ledger cannot be written, nothing runs.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,18 +96,8 @@ class QuerySession:
         self, sql: str, params: Mapping[str, Any] | None = None, named: str | None = None
     ) -> QueryResult:
         context = {"purpose": self.purpose.value, "case": self.case, "sql": sql, "named": named}
-        try:
-            statement = check_statement(sql, self.views)
-        except EscapeRefused as exc:
-            refuse(self.ledger, "query", exc.route, exc.message, **context)
-            raise QueryRefused(exc.route, exc.message) from None
-        body = {**context, "params": {k: str(v) for k, v in (params or {}).items()}}
-        with self.ledger.action(EntryKind.QUERY_INTENT, EntryKind.QUERY_RESULT, body) as outcome:
-            try:
-                table = self._sandbox.run(statement, params)
-            except duckdb.Error as exc:
-                raise QueryError(redact_values(str(exc))) from None
-            outcome.fields["rows"] = table.num_rows
+        kinds = (EntryKind.QUERY_INTENT, EntryKind.QUERY_RESULT)
+        table, _ = ledgered_run(self.ledger, self._sandbox, "query", sql, params, context, kinds)
         return QueryResult(table, self.purpose, self.case, self.actor)
 
     def close(self) -> None:
@@ -118,6 +108,42 @@ class QuerySession:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+Finish = Callable[[pa.Table], tuple[pa.Table, dict[str, Any]]]
+
+
+def _count_rows(table: pa.Table) -> tuple[pa.Table, dict[str, Any]]:
+    return table, {"rows": table.num_rows}
+
+
+def ledgered_run(
+    ledger: Ledger,
+    sandbox: Sandbox,
+    command: str,
+    sql: str,
+    params: Mapping[str, Any] | None,
+    context: dict[str, Any],
+    kinds: tuple[EntryKind, EntryKind],
+    finish: Finish = _count_rows,
+) -> tuple[pa.Table, dict[str, Any]]:
+    """Every read's path: guard (a refusal is ledgered), intent, run in the sandbox,
+    `finish` the table, result with what `finish` reports (rows returned at least);
+    returns the finished table and that report."""
+    try:
+        statement = check_statement(sql, sandbox.views)
+    except EscapeRefused as exc:
+        refuse(ledger, command, exc.route, exc.message, **context)
+        raise QueryRefused(exc.route, exc.message) from None
+    body = {**context, "params": {k: str(v) for k, v in (params or {}).items()}}
+    with ledger.action(*kinds, body) as outcome:
+        try:
+            table = sandbox.run(statement, params)
+        except duckdb.Error as exc:
+            raise QueryError(redact_values(str(exc))) from None
+        table, fields = finish(table)
+        outcome.fields.update(fields)
+    return table, fields
 
 
 def redact_values(message: str) -> str:

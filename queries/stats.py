@@ -11,14 +11,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from queries.guard import EscapeRefused, check_statement
 from queries.named import STATISTICS, NamedQuery, load_named
 from queries.sandbox import Sandbox
-from queries.session import QueryError, QueryRefused, redact_values, refuse
+from queries.session import QueryError, QueryRefused, ledgered_run, refuse
 from schemas.policy import Policy, default_policies
 from schemas.purposes import Purpose
 from store.layout import StoreLayout
@@ -71,18 +69,13 @@ def run_stats(
 
 
 def _run(ledger: Ledger, sandbox: Sandbox, query: NamedQuery, bound: dict, k: int) -> StatsResult:
-    try:
-        statement = check_statement(query.sql, sandbox.views)
-    except EscapeRefused as exc:
-        refuse(ledger, "stats", exc.route, exc.message, named=query.name)
-        raise QueryRefused(exc.route, exc.message) from None
-    body = {"named": query.name, "dataset": query.dataset, "k": k,
-            "params": {key: str(v) for key, v in bound.items()}}  # fmt: skip
-    with ledger.action(EntryKind.STATS_INTENT, EntryKind.STATS_RESULT, body) as outcome:
-        try:
-            table = sandbox.run(statement, bound)
-        except duckdb.Error as exc:
-            raise QueryError(redact_values(str(exc))) from None
+    def suppress(table: pa.Table) -> tuple[pa.Table, dict[str, int]]:
         kept, suppressed = suppress_small_groups(table, k)
-        outcome.fields.update(rows=kept.num_rows, suppressed_groups=suppressed)
-    return StatsResult(kept, k, suppressed)
+        return kept, {"rows": kept.num_rows, "suppressed_groups": suppressed}
+
+    context = {"named": query.name, "dataset": query.dataset, "k": k}
+    kinds = (EntryKind.STATS_INTENT, EntryKind.STATS_RESULT)
+    kept, fields = ledgered_run(
+        ledger, sandbox, "stats", query.sql, bound, context, kinds, suppress
+    )
+    return StatsResult(kept, k, fields["suppressed_groups"])
