@@ -9,10 +9,9 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
-from loggvern.output import render
+from loggvern.output import err, out, render
 from pipelines.commit import RunSummary
 from pipelines.plan import ConfigError, IngestPlan, InputError, plan_ingest
 from queries.named import NamedQueryError, load_named, named_queries
@@ -39,8 +38,6 @@ REFUSALS = (
 )  # fmt: skip
 FAILURES = (QueryError, AccountingError, DeadLetterError, LedgerError, OSError)
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
 PROGRESS_MIN_LINES = 200_000
 
 

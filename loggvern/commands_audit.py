@@ -8,13 +8,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rich.console import Console
 from rich.table import Table
 
-from loggvern.output import render
+from loggvern.commands import actor_of
+from loggvern.output import err, out, render
 from queries.named import named_queries
 from queries.stats import run_stats
-from store.actor import default_actor
 from store.cases import close_case, load_cases, open_case, parse_time
 from store.layout import StoreLayout
 from store.ledger import Ledger, LedgerError
@@ -25,17 +24,10 @@ from store.signing import Head
 if TYPE_CHECKING:
     from audit.report import AuditReport
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-
-
-def _actor(args: argparse.Namespace) -> str:
-    return getattr(args, "actor", None) or default_actor()
-
 
 def cmd_case(args: argparse.Namespace) -> int:
     layout = StoreLayout(args.store).require()
-    ledger = Ledger(layout, _actor(args))
+    ledger = Ledger(layout, actor_of(args))
     if args.action == "open":
         start = parse_time(args.window_from, "--from") if args.window_from else None
         end = parse_time(args.window_to, "--to") if args.window_to else None
@@ -63,11 +55,11 @@ def cmd_case(args: argparse.Namespace) -> int:
 def cmd_audit(args: argparse.Namespace) -> int:
     layout = StoreLayout(args.store).require()
     if args.action == "head":
-        head = Ledger(layout, _actor(args)).head()
+        head = Ledger(layout, actor_of(args)).head()
         print(head.model_dump_json(indent=2))
         return 0
     if args.action == "report":
-        report = audit_report(layout, args.out, args.aliases or (), _actor(args))
+        report = audit_report(layout, args.out, args.aliases or (), actor_of(args))
         out.print(f"wrote {args.out / 'report.html'} and {args.out / 'report.json'}")
         for problem in report.problems:
             err.print(f"problem: {problem}", markup=False)
@@ -108,7 +100,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
             if query.purpose == "statistics":
                 out.print(f"{query.name}: {query.description}", markup=False)
         return 0
-    result = run_stats(StoreLayout(args.store), args.named, args.param, _actor(args))
+    result = run_stats(StoreLayout(args.store), args.named, args.param, actor_of(args))
     render(result.table, args.format, out)
     err.print(
         f"k={result.k}: {result.suppressed} group(s) with fewer than {result.k} people suppressed"

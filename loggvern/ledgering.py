@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import argparse
 
-from rich.console import Console
-
+from loggvern.commands import actor_of
+from loggvern.output import err
 from queries.session import QueryRefused
 from schemas.purposes import UnlawfulPurposeError
-from store.actor import default_actor
 from store.layout import StoreLayout
 from store.ledger import Ledger, LedgerError
 from store.ledger_entry import EntryKind
 
-err = Console(stderr=True, highlight=False, soft_wrap=True)
 ALREADY_LEDGERED = (QueryRefused,)  # sessions ledger their own refusals, with the SQL
 
 
@@ -26,7 +24,7 @@ def _ledger(args: argparse.Namespace) -> Ledger | None:
     layout = StoreLayout(store)
     if not layout.marker.is_file() or not (layout.ledger / "ledger.jsonl").is_file():
         return None  # no store here (the refusal said so); nothing to record into
-    return Ledger(layout, getattr(args, "actor", None) or default_actor())
+    return Ledger(layout, actor_of(args))
 
 
 def record_refusal(args: argparse.Namespace, exc: Exception) -> None:

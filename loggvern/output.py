@@ -15,6 +15,8 @@ from rich.console import Console
 from rich.table import Table
 
 FORMATS = ("table", "csv", "json")
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def _plain(value: Any) -> Any:
@@ -53,10 +55,10 @@ def render(table: pa.Table, fmt: str, console: Console | None = None, title: str
             )  # fmt: skip
         sys.stdout.write(buf.getvalue())
         return
-    out = Table(title=title or None, show_lines=False, title_justify="left")
+    grid = Table(title=title or None, show_lines=False, title_justify="left")
     for name in table.column_names:
-        out.add_column(name, overflow="fold")
+        grid.add_column(name, overflow="fold")
     for row in rows:
-        out.add_row(*("" if v is None else _cell(v) for v in row.values()))
-    (console or Console()).print(out)
+        grid.add_row(*("" if v is None else _cell(v) for v in row.values()))
+    (console or Console()).print(grid)
     (console or Console()).print(f"[dim]{table.num_rows} row(s)[/dim]")
