@@ -19,13 +19,13 @@ import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from store.layout import StoreLayout
 from store.ledger_entry import EntryKind, LedgerEntry, line_seq_hash, now, parse_line, seal
-from store.signing import Head, load_signer
+from store.signing import Head, Signer, SigningKeyError, load_signer
 
 LEDGER_FILE = "ledger.jsonl"
 HEAD_FILE = "head.json"
@@ -49,6 +49,7 @@ class _Tail:
     seq: int
     hash: str
     kind: str
+    head_seq: int | None = None  # the entry head.json signed when the tail was read
 
 
 class Ledger:
@@ -75,8 +76,7 @@ class Ledger:
             if tail is None:
                 return None
             if tail.kind == EntryKind.CHECKPOINT:
-                head = self._current_head()
-                if head is not None and head.seq == tail.seq:
+                if tail.head_seq == tail.seq:
                     return None
                 stale = signer.sign(tail.seq, tail.hash, now())  # head.json write failed before
                 self._write_head(stale)
@@ -103,9 +103,7 @@ class Ledger:
             raise
         self.append(result, {**outcome.fields, "outcome": "ok"}, ref=opened.seq)
 
-    def _signer(self):  # type: ignore[no-untyped-def]
-        from store.signing import SigningKeyError
-
+    def _signer(self) -> Signer:
         try:
             return load_signer(self.layout.keys)
         except SigningKeyError as exc:
@@ -163,8 +161,9 @@ class Ledger:
         torn = b"" if window.endswith(b"\n") or not window else window[window.rfind(b"\n") + 1 :]
         tail = _last_entry(fd, size - len(torn), self.path)
         self._check_against_head(fd, size - len(torn), tail, head)
+        head_seq = head.seq if head else None
         if not torn:
-            return tail
+            return replace(tail, head_seq=head_seq) if tail else None
         os.ftruncate(fd, size - len(torn))
         os.fsync(fd)
         repair = {
@@ -173,7 +172,7 @@ class Ledger:
             "reason": "torn last line (an interrupted write) cut on open",
         }
         entry = self._append(fd, tail, EntryKind.LEDGER_REPAIR, repair, None)
-        return _Tail(entry.seq, entry.hash, entry.kind.value)
+        return _Tail(entry.seq, entry.hash, entry.kind.value, head_seq)
 
     def _current_head(self) -> Head | None:
         if not self.head_path.exists():
