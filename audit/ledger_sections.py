@@ -259,7 +259,7 @@ def build_ingest_section(view: LedgerView) -> IngestSection:
             version=as_int(e.body.get("version")),
             dataset=as_text(e.body.get("dataset")),
             sha256=as_text(e.body.get("sha256")),
-            previous=as_text(e.body.get("previous_sha256") or e.body.get("previous")),
+            previous=as_text(e.body.get("previous")),
         )
         for e in view.of(EntryKind.POLICY_REGISTERED)
     ]
@@ -278,8 +278,8 @@ def _deadletter_views(view: LedgerView) -> list[DeadletterView]:
     results = view.results(EntryKind.DEADLETTER_RESULT)
     views = []
     for intent in view.of(EntryKind.DEADLETTER_INTENT):
-        outcome, _, _ = outcome_of(results.get(intent.seq))
         result = results.get(intent.seq)
+        outcome, _, _ = outcome_of(result)
         views.append(
             DeadletterView(
                 seq=intent.seq,

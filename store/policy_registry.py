@@ -15,23 +15,20 @@ from store.ledger import Ledger
 from store.ledger_entry import EntryKind
 
 
-def policy_sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _stored(layout: StoreLayout, policy: Policy) -> list[Path]:
-    directory = layout.policies / policy.id
+def _versions(directory: Path) -> list[Path]:
+    """A policy id's kept texts, oldest first."""
     return sorted(directory.glob("*.toml"), key=lambda p: p.stat().st_mtime_ns)
 
 
 def register_policy(layout: StoreLayout, ledger: Ledger, path: Path, policy: Policy) -> str:
     """Keep and ledger the policy if this exact text is new to the store; return its hash."""
-    digest = policy_sha256(path)
+    text = path.read_bytes()
+    digest = hashlib.sha256(text).hexdigest()
     directory = layout.policies / policy.id
     target = directory / f"v{policy.version}-{digest[:16]}.toml"
     if target.is_file():
         return digest
-    known = _stored(layout, policy)
+    known = _versions(directory)
     previous = known[-1].name if known else None
     ledger.append(
         EntryKind.POLICY_REGISTERED,
@@ -48,7 +45,7 @@ def register_policy(layout: StoreLayout, ledger: Ledger, path: Path, policy: Pol
     )
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     tmp = target.with_suffix(".toml.tmp")
-    tmp.write_bytes(path.read_bytes())
+    tmp.write_bytes(text)
     os.replace(tmp, target)
     return digest
 
@@ -59,7 +56,7 @@ def registered_policies(layout: StoreLayout) -> list[Policy]:
     if not layout.policies.is_dir():
         return policies
     for directory in sorted(p for p in layout.policies.iterdir() if p.is_dir()):
-        versions = sorted(directory.glob("*.toml"), key=lambda p: p.stat().st_mtime_ns)
+        versions = _versions(directory)
         if versions:
             try:
                 policies.append(load_policy(versions[-1]))
