@@ -47,8 +47,10 @@ class RowsSection(SectionBase):
                 return c.rows
         return 0
 
+    # -- 6. rows without a lawful purpose --------------------------------------------------
 
-# -- 6. rows without a lawful purpose --------------------------------------------------
+    def figure(self) -> tuple[str, int] | None:
+        return "rows in the lake", self.total_rows
 
 
 class PurposeViolation(Model):
@@ -68,8 +70,10 @@ class PurposeSection(SectionBase):
     violations: list[PurposeViolation] = Field(default_factory=list)
     stray_rows: int = 0  # rows outside any lawful dataset × purpose directory
 
+    # -- 7. leak scan ----------------------------------------------------------------------
 
-# -- 7. leak scan ----------------------------------------------------------------------
+    def figure(self) -> tuple[str, int] | None:
+        return "rows without a lawful purpose", self.rows_without_lawful_purpose
 
 
 class AliasSource(Model):
@@ -111,8 +115,10 @@ class LeakScanSection(SectionBase):
     exempt: dict[str, int] = Field(default_factory=dict)  # values not counted, and why
     errors: list[str] = Field(default_factory=list)
 
+    # -- 8. retention ----------------------------------------------------------------------
 
-# -- 8. retention ----------------------------------------------------------------------
+    def figure(self) -> tuple[str, int] | None:
+        return "plain identities found", self.total_findings
 
 
 class RetentionItem(Model):
@@ -135,3 +141,6 @@ class RetentionSection(SectionBase):
     policy_source: str = ""
     items: list[RetentionItem] = Field(default_factory=list)
     overdue_partitions: int = 0
+
+    def figure(self) -> tuple[str, int] | None:
+        return "partitions past retention", self.overdue_partitions

@@ -39,8 +39,10 @@ class LedgerSection(SectionBase):
     warnings: list[str] = Field(default_factory=list)
     audit_reports: list[AuditReportRun] = Field(default_factory=list)  # newest first
 
+    # -- 2. queries ------------------------------------------------------------------------
 
-# -- 2. queries ------------------------------------------------------------------------
+    def figure(self) -> tuple[str, int] | None:
+        return "ledger entries verified", self.entries
 
 
 class QueryGroup(Model):
@@ -91,8 +93,10 @@ class QueriesSection(SectionBase):
     stats_groups: list[StatsGroup] = Field(default_factory=list)
     latest: list[QueryItem] = Field(default_factory=list)
 
+    # -- 3. refusals -----------------------------------------------------------------------
 
-# -- 3. refusals -----------------------------------------------------------------------
+    def figure(self) -> tuple[str, int] | None:
+        return "queries under a purpose", self.total_queries
 
 
 class RefusalItem(Model):
@@ -115,8 +119,10 @@ class RefusalsSection(SectionBase):
     by_actor: dict[str, int] = Field(default_factory=dict)
     items: list[RefusalItem] = Field(default_factory=list)  # newest first
 
+    # -- 4. ingest runs, cases, policies ---------------------------------------------------
 
-# -- 4. ingest runs, cases, policies ---------------------------------------------------
+    def figure(self) -> tuple[str, int] | None:
+        return "refusals", self.total
 
 
 class IngestRun(Model):

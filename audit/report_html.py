@@ -12,14 +12,11 @@ find each section at a glance. Each section's body comes from `audit.html_sectio
 from __future__ import annotations
 
 from html import escape
-from typing import Any
 
 from audit.html_parts import badge, bullets, num, when
 from audit.html_sections import RENDERERS
 from audit.html_style import CSS, SECTION_COLOURS, STATUS_COLOURS
-from audit.lake_models import LeakScanSection, PurposeSection, RetentionSection, RowsSection
 from audit.leak_digest import DIGEST_HEX
-from audit.ledger_models import LedgerSection, QueriesSection, RefusalsSection
 from audit.report_models import AuditReport
 from audit.section import SectionBase, Status
 
@@ -83,22 +80,7 @@ def _status_text(report: AuditReport) -> str:
 
 
 def _figures(report: AuditReport) -> str:
-    figures: list[tuple[str, Any]] = []
-    for s in report.sections:
-        if isinstance(s, LedgerSection):
-            figures.append(("ledger entries verified", s.entries))
-        elif isinstance(s, QueriesSection):
-            figures.append(("queries under a purpose", s.total_queries))
-        elif isinstance(s, RefusalsSection):
-            figures.append(("refusals", s.total))
-        elif isinstance(s, RowsSection):
-            figures.append(("rows in the lake", s.total_rows))
-        elif isinstance(s, PurposeSection):
-            figures.append(("rows without a lawful purpose", s.rows_without_lawful_purpose))
-        elif isinstance(s, LeakScanSection):
-            figures.append(("plain identities found", s.total_findings))
-        elif isinstance(s, RetentionSection):
-            figures.append(("partitions past retention", s.overdue_partitions))
+    figures = [f for f in (s.figure() for s in report.sections) if f is not None]
     return (
         '<div class="figures">'
         + "".join(

@@ -35,6 +35,10 @@ class SectionBase(Model):
     notes: list[str] = Field(default_factory=list)  # warnings and what was assumed
     seconds: float = 0.0  # time taken to build the section
 
+    def figure(self) -> tuple[str, int] | None:
+        """The one number this section adds to the report's key figures, if any."""
+        return None
+
     def fail(self, problem: str) -> None:
         self.problems.append(problem)
         self.status = Status.failed
