@@ -25,6 +25,8 @@ def _parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("init", help="create a store")
     s.add_argument("store", type=Path)
+    s.add_argument("--custodians", metavar="A,B,C", help="who holds vault key shares")
+    s.add_argument("--threshold", type=int, metavar="M", help="shares needed to open the vault")
     _actor(s)
 
     s = sub.add_parser("ingest", help="ingest log files into a store")

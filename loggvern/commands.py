@@ -21,6 +21,7 @@ from schemas.purposes import UnlawfulPurposeError
 from store import deadletter
 from store.actor import default_actor
 from store.cases import CaseError
+from store.custodians import CustodianError, parse_custodians
 from store.deadletter import DeadLetterError
 from store.init import init_store, signing_fingerprint
 from store.keys import KeyFileError, load_keys
@@ -35,6 +36,7 @@ from transforms.sink import AccountingError
 REFUSALS = (
     StoreError, PolicyError, UnknownFormatError, InputError, AliasError, KeyFileError,
     UnlawfulPurposeError, ConfigError, QueryRefused, CaseError, NamedQueryError,
+    CustodianError,
 )  # fmt: skip
 FAILURES = (QueryError, AccountingError, DeadLetterError, LedgerError, OSError)
 
@@ -46,10 +48,24 @@ def actor_of(args: argparse.Namespace) -> str:
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    layout = init_store(args.store, default_policies(), actor_of(args))
+    names, threshold, defaulted = parse_custodians(args.custodians, args.threshold)
+    layout = init_store(args.store, default_policies(), actor_of(args), names, threshold)
     out.print(f"initialised store {layout.root} (keys in {layout.keys}, owner-only)")
     out.print(f"ledger signing key: {signing_fingerprint(layout)}")
     out.print("  auditors: pin it with `loggvern audit verify STORE --key FINGERPRINT`")
+    out.print(
+        f"identity vault: {threshold} of {len(names)} custodians open it ({', '.join(names)})"
+    )
+    if defaulted:
+        err.print(
+            "loggvern: warning: no --custodians given; one custodian 'dpo' alone can "
+            "re-identify. Name several custodians and a threshold for a real store."
+        )
+    shares = layout.root / "custodians"
+    err.print(
+        f"loggvern: warning: the custodians' shares are in {shares}/. Hand each file to "
+        "its custodian, then delete them from the store: shares left here defeat the quorum."
+    )
     return 0
 
 

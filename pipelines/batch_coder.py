@@ -37,6 +37,8 @@ class BatchCoder(beam.coders.Coder):
              value.dropped]
         ).encode()  # fmt: skip
         parts = [meta, _ipc(pa.table({"raw": value.raw})), _ipc(value.events), _ipc(value.rejects)]
+        if value.sealed is not None:
+            parts.append(_ipc(value.sealed))
         return b"".join(_LEN.pack(len(p)) + p for p in parts)
 
     def decode(self, encoded: bytes) -> Batch:
@@ -50,10 +52,12 @@ class BatchCoder(beam.coders.Coder):
         return Batch(
             source_file, split_index, chunk_index, first_line, raw,
             _table(parts[2]), _table(parts[3]), dropped,
+            _table(parts[4]) if len(parts) > 4 else None,
         )  # fmt: skip
 
     def estimate_size(self, value: Batch) -> int:
-        return value.raw.nbytes + value.events.nbytes + value.rejects.nbytes
+        sealed = value.sealed.nbytes if value.sealed is not None else 0
+        return value.raw.nbytes + value.events.nbytes + value.rejects.nbytes + sealed
 
     def is_deterministic(self) -> bool:
         return False

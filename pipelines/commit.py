@@ -12,7 +12,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pyarrow.parquet as pq
+
 from store.layout import StoreLayout
+from store.vault import write_run_entries
 from transforms.sink import PART_SUFFIX, AccountingError, PartReport
 
 
@@ -29,6 +32,7 @@ class RunSummary:
     dropped: dict[str, int] = field(default_factory=dict)
     reasons: dict[str, int] = field(default_factory=dict)  # why lines were dead-lettered
     lake_files: int = 0
+    sealed: int = 0  # identities new to the vault
     started: str = ""
     finished: str = ""
 
@@ -56,6 +60,10 @@ def commit_run(layout: StoreLayout, summary: RunSummary, expected_lines: int) ->
             f"run {summary.run_id}: planned {expected_lines} lines, read={summary.read} "
             f"written={summary.written} rejected={summary.rejected}; nothing committed"
         )
+    # The vault first: an entry without rows is harmless (retention removes it), rows
+    # whose identity is not in the vault could never be re-identified.
+    sealed = [pq.read_table(run_dir / r.vault) for r in reports if r.vault]
+    summary.sealed = write_run_entries(layout, summary.run_id, sealed)
     for report in reports:
         for rel in report.files:
             target = layout.root / rel.removesuffix(PART_SUFFIX)

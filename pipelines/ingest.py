@@ -19,8 +19,10 @@ import pyarrow as pa
 
 from pipelines.batch_coder import BatchCoder  # noqa: F401  (registers the coder)
 from schemas.policy import Policy
+from store.custodians import load_vault_config
 from store.keys import load_keys
 from store.layout import StoreLayout
+from store.vault import Sealer, mac_key
 from transforms.batch import Batch
 from transforms.identity import AliasDirectory
 from transforms.parse.base import REJECT_SCHEMA, ParseContext
@@ -28,6 +30,7 @@ from transforms.parse.registry import source_format
 from transforms.pseudonymize import Pseudonymizer
 from transforms.purpose import RunStamp
 from transforms.read_lines import CHUNK_LINES, Split, read_split
+from transforms.seal import seal_batch
 from transforms.sink import PartReport, write_batch
 from transforms.stages import (
     attach_evidence,
@@ -86,23 +89,27 @@ class ParseLines(beam.DoFn):
 
 
 class Protect(beam.DoFn):
-    """Evidence tags, minimisation, pseudonymisation and purpose tagging."""
+    """Evidence tags, minimisation, pseudonymisation (sealing new identities into the
+    vault as a side output) and purpose tagging."""
 
     def __init__(self, job: IngestJob) -> None:
         self.job = job
 
     def setup(self) -> None:
-        keys = load_keys(StoreLayout(Path(self.job.store)).keys)
+        layout = StoreLayout(Path(self.job.store))
+        keys = load_keys(layout.keys)
         self.evidence_key = keys.evidence
         path = self.job.aliases_path
         aliases = AliasDirectory.load(Path(path)) if path else AliasDirectory()
         self.pz = Pseudonymizer(keys, aliases)
+        self.sealer = Sealer(load_vault_config(layout).public(), mac_key(keys.pseudonym))
 
     def process(self, batch: Batch) -> Iterator[Batch]:
         policy = self.job.policy
         batch = attach_evidence(batch, self.evidence_key)
         batch = minimize_batch(batch, policy)
         batch = pseudonymize_batch(batch, policy, self.pz)
+        batch = seal_batch(batch, policy, self.pz, self.sealer)
         yield tag_batch(batch, policy)
 
 

@@ -1,6 +1,6 @@
-"""Creating a store: directories, keys, the catalog with a view per dataset × purpose,
-the ledger's first entries and signed head, and last the marker (so a half-created
-store is never taken for a store).
+"""Creating a store: directories, keys, the vault key split among custodians, the
+catalog with a view per dataset × purpose, the ledger's first entries and signed head,
+and last the marker (so a half-created store is never taken for a store).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from schemas.lake import minimal_schema, purpose_schema
 from schemas.policy import Policy
 from schemas.purposes import Purpose
 from store.catalog import create_catalog
+from store.custodians import DEFAULT_CUSTODIAN, create_custodians, load_vault_config
 from store.keys import KEY_NAMES, generate_keys
 from store.layout import FORMAT_VERSION, StoreLayout, create_layout, write_marker
 from store.ledger import Ledger
@@ -33,10 +34,21 @@ def catalog_schemas(policies: list[Policy]) -> dict[tuple[str, Purpose], pa.Sche
     return schemas
 
 
-def init_store(root: Path, policies: list[Policy], actor: str = "loggvern") -> StoreLayout:
+def init_store(
+    root: Path,
+    policies: list[Policy],
+    actor: str = "loggvern",
+    custodians: list[str] | None = None,
+    threshold: int = 1,
+) -> StoreLayout:
+    """Custodians (default: one `dpo`) receive the vault key's shares in
+    STORE/custodians/, to be handed out and deleted."""
+    names = custodians or [DEFAULT_CUSTODIAN]
     layout = create_layout(root)
     generate_keys(layout.keys)
     signer = generate_signing_key(layout.keys)
+    create_custodians(layout, names, threshold)
+    vault = load_vault_config(layout)
     create_catalog(layout, catalog_schemas(policies))
     ledger = Ledger(layout, actor)
     ledger.append(
@@ -49,7 +61,16 @@ def init_store(root: Path, policies: list[Policy], actor: str = "loggvern") -> S
         },
     )
     keys = [f"{name}.key" for name in KEY_NAMES] + [SIGNING_KEY_FILE]
-    ledger.append(EntryKind.KEYS_GENERATED, {"keys": keys, "signing_key": signer.fingerprint})
+    ledger.append(
+        EntryKind.KEYS_GENERATED,
+        {
+            "keys": keys,
+            "signing_key": signer.fingerprint,
+            "vault_key": vault.fingerprint,
+            "custodians": vault.names,
+            "threshold": vault.threshold,
+        },
+    )
     ledger.checkpoint()
     write_marker(layout)
     return layout

@@ -26,6 +26,7 @@ class Batch:
     events: pa.Table  # ROW + event columns
     rejects: pa.Table = field(default_factory=REJECT_SCHEMA.empty_table)
     dropped: dict[str, int] = field(default_factory=dict)  # field → values dropped
+    sealed: pa.Table | None = None  # vault entries of identities first seen here
 
     def __repr__(self) -> str:
         # Never show the data: lines and events hold identities until pseudonymised.

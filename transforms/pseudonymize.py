@@ -38,8 +38,20 @@ _PERSONAL_SITE = re.compile(r"^(https?://[^/?#]+)/personal/([^/?#]+)", re.IGNORE
 _SITE_ROOT = re.compile(r"^(https?://[^/?#]+(?:/(?:sites|teams)/[^/?#]+)?)", re.IGNORECASE)
 
 
+def pseudonym_token(key: bytes, key_id: str, kind: IdentityKind, canonical: str) -> str:
+    """`<kind>-<key id>-<26 base32>`: HMAC-SHA256 (128 bits) of the canonical value."""
+    mac = hmac.digest(key, _DOMAIN + kind.value.encode() + b"\x00" + canonical.encode(), "sha256")
+    b32 = base64.b32encode(mac[:16]).decode().rstrip("=").lower()
+    return f"{kind.value}-{key_id}-{b32}"
+
+
 class Pseudonymizer:
-    """Holds the keys and caches; one per worker."""
+    """Holds the keys and caches; one per worker.
+
+    Every pseudonym handed out and not yet sealed into the vault waits in `pending`
+    with its identity (kind, canonical value, known employee?) until the batch's
+    sealing step takes it (transforms/seal.py).
+    """
 
     def __init__(self, keys: KeyRing, aliases: AliasDirectory) -> None:
         self._key = keys.pseudonym
@@ -48,26 +60,32 @@ class Pseudonymizer:
         self._aliases = aliases
         self._tokens: dict[tuple[IdentityKind, str], str] = {}
         self._ips: dict[str, str] = {}
+        self.pending: dict[str, tuple[IdentityKind, str, bool]] = {}
+        self.sealed: set[str] = set()
 
     def token(self, kind: IdentityKind, value: str) -> str:
         """Pseudonym of one identifier (canonicalised first for people)."""
         cache_key = (kind, value)
         cached = self._tokens.get(cache_key)
         if cached is not None:
+            if cached not in self.sealed and cached not in self.pending:
+                self.pending[cached] = self._identity(kind, value)
             return cached
-        if kind is IdentityKind.user:
-            canonical, _ = self._aliases.canonical(value)
-        else:
-            canonical = value.strip().casefold()
-        mac = hmac.digest(
-            self._key, _DOMAIN + kind.value.encode() + b"\x00" + canonical.encode(), "sha256"
-        )
-        b32 = base64.b32encode(mac[:16]).decode().rstrip("=").lower()
-        token = f"{kind.value}-{self._key_id}-{b32}"
+        canonical, known = self._identity(kind, value)[1:]
+        token = pseudonym_token(self._key, self._key_id, kind, canonical)
         if len(self._tokens) > 1_000_000:
             self._tokens.clear()
+            self.sealed.clear()  # at worst sealed again; the vault keeps one per pseudonym
         self._tokens[cache_key] = token
+        if token not in self.sealed:
+            self.pending[token] = (kind, canonical, known)
         return token
+
+    def _identity(self, kind: IdentityKind, value: str) -> tuple[IdentityKind, str, bool]:
+        if kind is IdentityKind.user:
+            canonical, known = self._aliases.canonical(value)
+            return kind, canonical, known
+        return kind, value.strip().casefold(), False
 
     def tokens(self, values: pa.Array, kind: IdentityKind) -> pa.Array:
         return map_distinct(values, lambda vs: [self.token(kind, v) for v in vs])

@@ -43,6 +43,8 @@ class PartReport:
     reasons: dict[str, int] = field(default_factory=dict)  # fixed texts, never values
     files: list[str] = field(default_factory=list)  # staged paths relative to the run dir
     deadletter: str | None = None
+    vault: str | None = None  # staged sealed identities
+    sealed: int = 0
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -75,6 +77,11 @@ def write_batch(
         report.files += _write_partitions(
             table, policy.dataset, purpose.value, batch, stamp, run_dir
         )
+    if batch.sealed is not None and batch.sealed.num_rows:
+        rel = f"vault/{batch.part_id}.parquet{PART_SUFFIX}"
+        (run_dir / "vault").mkdir(parents=True, exist_ok=True, mode=0o700)
+        pq.write_table(batch.sealed, run_dir / rel, compression="zstd")
+        report.vault, report.sealed = rel, batch.sealed.num_rows
     if rejected:
         rel = f"deadletter/{batch.part_id}{SUFFIX}{PART_SUFFIX}"
         write_sealed(run_dir / rel, _dead_letters(batch), deadletter_key)
