@@ -14,6 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemaining
 from loggvern.output import err, out, render
 from pipelines.commit import RunSummary
 from pipelines.plan import ConfigError, IngestPlan, InputError, plan_ingest
+from queries.breakglass.request import BreakGlassError
 from queries.named import NamedQueryError, load_named, named_queries
 from queries.session import QueryError, QueryRefused, QuerySession
 from schemas.policy import PolicyError, default_policies
@@ -36,7 +37,7 @@ from transforms.sink import AccountingError
 REFUSALS = (
     StoreError, PolicyError, UnknownFormatError, InputError, AliasError, KeyFileError,
     UnlawfulPurposeError, ConfigError, QueryRefused, CaseError, NamedQueryError,
-    CustodianError,
+    CustodianError, BreakGlassError,
 )  # fmt: skip
 FAILURES = (QueryError, AccountingError, DeadLetterError, LedgerError, OSError)
 

@@ -34,12 +34,14 @@ def record_refusal(args: argparse.Namespace, exc: Exception) -> None:
     if ledger is None:
         return
     route = "unlawful_purpose" if isinstance(exc, UnlawfulPurposeError) else "invalid_request"
+    route = getattr(exc, "route", None) or route
     body = {
         "command": " ".join(filter(None, (args.command, getattr(args, "action", None)))),
         "route": route,
         "reason": str(exc)[:500],
         "purpose": getattr(args, "purpose", None),
         "case": getattr(args, "case", None),
+        "request": getattr(args, "request", None),
     }
     try:
         ledger.append(EntryKind.REFUSAL, body)

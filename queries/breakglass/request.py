@@ -190,5 +190,27 @@ def expire_due(
     return expired
 
 
+def require_approved(request: BreakGlassRequest) -> None:
+    """Refuse anything but an approved, unexpired, not yet revealed request."""
+    state = request.state()
+    if state is State.PENDING:
+        raise BreakGlassError(
+            "not_approved",
+            f"{request.id} has {len(request.approvals)} of {request.threshold} approvals",
+        )
+    if state is State.EXPIRED:
+        raise BreakGlassError(
+            "expired", f"{request.id} expired at {request.expires_at:%Y-%m-%d %H:%M} UTC"
+        )
+    if state is State.REVEALED:
+        raise BreakGlassError("already_revealed", f"{request.id} was already revealed")
+
+
+def mark_revealed(request: BreakGlassRequest, custodians: list[str], revealed: list[str]) -> None:
+    request.revealed_at = datetime.now(UTC)
+    request.revealed_by = sorted(custodians)
+    request.revealed = revealed
+
+
 def next_id(requests: dict[str, BreakGlassRequest]) -> str:
     return f"BG-{len(requests) + 1:04d}"

@@ -1,0 +1,88 @@
+"""Reveal on the store host: only for an approved request, only with the approving
+custodians' shares entered together in this one command (they are present), and only
+the requested pseudonyms. Every opened identity must HMAC to its pseudonym and its
+entry must carry the vault MAC; the key and the identities stay in memory and go only
+to the terminal."""
+
+from __future__ import annotations
+
+import hmac
+
+import pyarrow as pa
+
+from queries.breakglass.opening import Check, Opened, open_entries, quorum_key
+from queries.breakglass.request import (
+    BreakGlassRequest,
+    expire_due,
+    get_request,
+    locked_requests,
+    mark_revealed,
+    require_approved,
+    save_requests,
+)
+from schemas.datasets import IdentityKind
+from store.custodians import Share, load_vault_config
+from store.keys import KeyRing, load_keys
+from store.layout import StoreLayout
+from store.ledger import Ledger
+from store.ledger_entry import EntryKind
+from store.vault import entry_mac, find_entries, mac_key
+from transforms.pseudonymize import pseudonym_token
+
+
+def reveal(
+    layout: StoreLayout, ledger: Ledger, request_id: str, shares: list[Share]
+) -> tuple[BreakGlassRequest, Opened]:
+    config = load_vault_config(layout)
+    keys = load_keys(layout.keys)
+    with locked_requests(layout) as requests:
+        if expire_due(ledger, requests):
+            save_requests(layout, requests)
+        request = get_request(requests, request_id)
+        require_approved(request)
+        key = quorum_key(config, shares, request.approvers)
+        wanted = list(request.pseudonyms)
+        body = {
+            "request": request.id, "case": request.case, "purpose": request.purpose.value,
+            "custodians": sorted(s.custodian for s in shares), "where": "store",
+            "pseudonyms": wanted,
+        }  # fmt: skip
+        with ledger.action(
+            EntryKind.BREAKGLASS_REVEAL_INTENT, EntryKind.BREAKGLASS_REVEAL_RESULT, body
+        ) as outcome:
+            entries = find_entries(layout, wanted)
+            opened = open_entries(key, entries, wanted, store_check(keys, entries))
+            outcome.fields.update({"request": request.id, "where": "store"})
+            outcome.fields.update(opened.ledger_fields())
+        del key
+        mark_revealed(request, body["custodians"], opened.revealed)
+        save_requests(layout, requests)
+    return request, opened
+
+
+def store_check(keys: KeyRing, entries: pa.Table) -> Check:
+    """On the store host both bindings can be checked: the entry's vault MAC (not sealed
+    by a mere holder of the public key) and HMAC(identity) == pseudonym."""
+    vault_key = mac_key(keys.pseudonym)
+    genuine = {
+        row["pseudonym"]
+        for row in entries.to_pylist()
+        if hmac.compare_digest(
+            row["mac"], entry_mac(vault_key, row["pseudonym"], row["kind"], row["sealed"])
+        )
+    }
+
+    def check(pseudonym: str, kind: str, value: str) -> bool:
+        if pseudonym not in genuine:
+            return False
+        return hmac.compare_digest(pseudonym, expected_pseudonym(keys, kind, value) or "")
+
+    return check
+
+
+def expected_pseudonym(keys: KeyRing, kind: str, value: str) -> str | None:
+    try:
+        identity_kind = IdentityKind(kind)
+    except ValueError:
+        return None
+    return pseudonym_token(keys.pseudonym, keys.pseudonym_key_id, identity_kind, value)
