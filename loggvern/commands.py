@@ -17,6 +17,7 @@ from pipelines.plan import ConfigError, IngestPlan, InputError, plan_ingest
 from queries.breakglass.request import BreakGlassError
 from queries.named import NamedQueryError, load_named, named_queries
 from queries.session import QueryError, QueryRefused, QuerySession
+from queries.subject_access import SubjectAccessError
 from schemas.policy import PolicyError, default_policies
 from schemas.purposes import UnlawfulPurposeError
 from store import deadletter
@@ -37,7 +38,7 @@ from transforms.sink import AccountingError
 REFUSALS = (
     StoreError, PolicyError, UnknownFormatError, InputError, AliasError, KeyFileError,
     UnlawfulPurposeError, ConfigError, QueryRefused, CaseError, NamedQueryError,
-    CustodianError, BreakGlassError,
+    CustodianError, BreakGlassError, SubjectAccessError,
 )  # fmt: skip
 FAILURES = (QueryError, AccountingError, DeadLetterError, LedgerError, OSError)
 
