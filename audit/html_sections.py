@@ -11,6 +11,7 @@ from collections.abc import Callable
 from html import escape
 from typing import Any
 
+from audit.html_breakglass import render_breakglass
 from audit.html_parts import Raw, num, opt, table, time_cell, when
 from audit.lake_models import LeakScanSection, PurposeSection, RetentionSection, RowsSection
 from audit.ledger_models import IngestSection, LedgerSection, QueriesSection, RefusalsSection
@@ -316,4 +317,5 @@ RENDERERS: dict[str, Callable[[Any], str]] = {
     "purpose": _purpose,
     "leaks": _leaks,
     "retention": _retention,
+    "breakglass": render_breakglass,
 }

@@ -20,6 +20,7 @@ SECTION_COLOURS: dict[str, str] = {
     "purpose": "#880e4f",  # magenta
     "leaks": "#6d0f12",  # maroon
     "retention": "#4a5211",  # olive
+    "breakglass": "#4e342e",  # dark brown
 }
 OTHER_SECTION_COLOUR = "#333333"  # a section added without a colour of its own
 STATUS_COLOURS: dict[str, str] = {

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+from audit.breakglass_section import build_breakglass_section
 from audit.lake_sections import build_purpose_section, build_rows_section, lake_stats
 from audit.leak_scan import scan_store
 from audit.ledger_sections import (
@@ -64,6 +65,7 @@ def build_report(
         timed(lambda: build_purpose_section(stats)),
         scan_store(layout, aliases, recorded, policies),
         timed(lambda: build_retention_section(stats, policies, policy_source, utc_today(now))),
+        timed(lambda: build_breakglass_section(view, now)),
     ]
     problems, warnings = section_problems(sections)
     return AuditReport(

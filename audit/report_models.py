@@ -1,7 +1,7 @@
 """The report as a whole: the list of sections, each with an id, a title, a status and
 its own data, and the overall status with every section's problems.
 
-Adding a section (break-glass, purges …) means adding its model to `Section`, a builder
+Adding a section (purges …) means adding its model to `Section`, a builder
 to `audit.report` and a renderer to `audit.html_sections`. No section ever holds a
 value read from the lake: only counts, names of files and columns, dates and digests.
 """
@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
+from audit.breakglass_models import BreakGlassSection
 from audit.lake_models import (
     LeakScanSection,
     PurposeSection,
@@ -21,7 +22,8 @@ from audit.lake_models import (
 from audit.ledger_models import IngestSection, LedgerSection, QueriesSection, RefusalsSection
 from audit.section import Model
 
-FORMAT = 2  # 2: a leak example holds a keyed `digest`, no longer a `sha256_prefix`
+FORMAT = 3  # 3: a `breakglass` section
+# (2: a leak example holds a keyed `digest`, no longer a `sha256_prefix`)
 
 Section = Annotated[
     LedgerSection
@@ -31,7 +33,8 @@ Section = Annotated[
     | RowsSection
     | PurposeSection
     | LeakScanSection
-    | RetentionSection,
+    | RetentionSection
+    | BreakGlassSection,
     Field(discriminator="id"),
 ]
 

@@ -3,7 +3,8 @@ summary, problems, notes, time taken), and the helpers that time a section's bui
 gather the problems of all sections.
 
 A section model lives with the sections of its kind (`audit.ledger_models`,
-`audit.lake_models`); this module is their common root, so it imports neither.
+`audit.lake_models`, `audit.breakglass_models`); this module is their common root, so
+it imports none of them.
 """
 
 from __future__ import annotations

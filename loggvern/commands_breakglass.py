@@ -16,7 +16,7 @@ from queries.breakglass.approve import approve_request
 from queries.breakglass.bundle import export_bundle
 from queries.breakglass.bundle_open import open_bundle, record_receipt
 from queries.breakglass.create import file_request
-from queries.breakglass.opening import Opened
+from queries.breakglass.opening import Opened, describe
 from queries.breakglass.request import (
     BreakGlassError,
     expire_due,
@@ -30,6 +30,7 @@ from store.custodians import Share, read_share
 from store.layout import StoreLayout
 from store.ledger import Ledger
 from store.ledger_entry import EntryKind
+from transforms.identity import AliasDirectory
 
 
 def cmd_breakglass(args: argparse.Namespace) -> int:
@@ -70,8 +71,9 @@ def _approve(args: argparse.Namespace) -> int:
 def _reveal(args: argparse.Namespace) -> int:
     layout = StoreLayout(args.store).require()
     shares = _shares(args.share)
+    aliases = AliasDirectory.load(args.aliases) if args.aliases else None
     request, opened = reveal(layout, Ledger(layout, actor_of(args)), args.request, shares)
-    _print_opened(request.id, opened)
+    _print_opened(request.id, opened, aliases)
     return 0
 
 
@@ -86,12 +88,13 @@ def _bundle(args: argparse.Namespace) -> int:
 
 def _open(args: argparse.Namespace) -> int:
     shares = _shares(args.share)
+    aliases = AliasDirectory.load(args.aliases) if args.aliases else None
     bundle, opened, receipt = open_bundle(args.bundle, shares, args.key)
     if args.key is None:
         err.print(f"warning: bundle signed by {bundle.signing_key}; pass --key to pin it")
     receipt_path = args.receipt or args.bundle.with_name(args.bundle.name + ".receipt.json")
     receipt_path.write_text(receipt.model_dump_json(indent=2) + "\n", encoding="utf-8")
-    _print_opened(bundle.request.id, opened)
+    _print_opened(bundle.request.id, opened, aliases)
     err.print(f"receipt (pseudonyms only): {receipt_path}", markup=False)
     err.print(f"  record it: loggvern breakglass record STORE {bundle.request.id} "
               f"--revealed {receipt_path}", markup=False)  # fmt: skip
@@ -153,12 +156,12 @@ def _shares(paths: list[Path] | None) -> list[Share]:
     return [read_share(p) for p in paths]
 
 
-def _print_opened(request_id: str, opened: Opened) -> None:
+def _print_opened(request_id: str, opened: Opened, aliases: AliasDirectory | None) -> None:
     table = Table(title=f"{request_id}: revealed", title_justify="left")
     for column in ("pseudonym", "kind", "identity"):
         table.add_column(column, no_wrap=column == "pseudonym")
     for pseudonym, (kind, identity) in opened.identities.items():
-        table.add_row(pseudonym, kind, Text(identity))  # Text: never read as markup
+        table.add_row(pseudonym, kind, Text(describe(identity, aliases)))  # Text: no markup
     out.print(table)
     for label, items in (("not in the vault (never sealed)", opened.not_in_vault),
                          ("refused: identity does not match", opened.failed_check)):  # fmt: skip

@@ -10,6 +10,7 @@ from pathlib import Path
 from rich.console import Console
 
 from loggvern.commands_audit import audit_report
+from loggvern.demo_breakglass import CUSTODIANS, THRESHOLD, breakglass_round
 from loggvern.output import render
 from pipelines.synthetic.municipality import generate_municipality
 from queries.named import load_named
@@ -22,6 +23,7 @@ from store.init import init_store, signing_fingerprint
 from store.layout import StoreLayout
 from store.ledger import Ledger
 from store.ledger_verify import verify_ledger
+from transforms.identity import AliasDirectory
 
 OPERATOR, ANALYST, AUDITOR = "demo-operator", "demo-analyst", "demo-auditor"
 
@@ -64,7 +66,7 @@ def run_demo(store: Path, *, employees: int = 300, console: Console | None = Non
     inputs = generate_municipality(inputs_dir, employees=employees)
     layout = StoreLayout(store)
     if not layout.marker.is_file():
-        init_store(store, default_policies(), actor=OPERATOR)
+        init_store(store, default_policies(), OPERATOR, CUSTODIANS, THRESHOLD)
         console.print(f"   initialised store {store}; ledger key {signing_fingerprint(layout)}")
     console.print("[bold]2. Ingest[/bold] (pseudonymise, minimise, tag purposes)")
     for source, path in (
@@ -89,11 +91,14 @@ def run_demo(store: Path, *, employees: int = 300, console: Console | None = Non
         "IDS alarms: SSH brute force on the jump host, DLP matches to private mail", CASE_FROM,
     )  # fmt: skip
     console.print(f"[bold]3. Queries under a declared purpose[/bold] (incident {case.id})")
+    suspects: list[str] = []
     for title, purpose, needs_case, name, params, columns in QUERIES:
         query = load_named(name)
         with QuerySession(layout, purpose, case.id if needs_case else None, ANALYST) as session:
             result = session.execute(query.sql, query.bind(params), named=name)
         analyst.checkpoint()
+        if name == "dlp_matches_by_pseudonym":
+            suspects = result.table.column("actor_user").to_pylist()
         shown = result.table.select(columns)
         render(shown, "table", console, title=f"{title}  [{purpose}: {name}]")
     stats = run_stats(layout, "logins_per_day", [], ANALYST)
@@ -108,7 +113,12 @@ def run_demo(store: Path, *, employees: int = 300, console: Console | None = Non
         except (QueryError, QueryRefused, UnlawfulPurposeError) as exc:
             console.print(f"   [yellow]refused[/yellow] {what}: {exc}")
         analyst.checkpoint()
-    console.print("[bold]5. The auditor's view[/bold]")
+    console.print("[bold]5. Break-glass[/bold]: a name for the DLP incident's top pseudonym")
+    aliases = AliasDirectory.load(inputs.aliases)
+    revealed = bool(suspects) and breakglass_round(
+        layout, case.id, suspects[0], ANALYST, aliases, console
+    )
+    console.print("[bold]6. The auditor's view[/bold]")
     verified = verify_ledger(layout.ledger, signing_fingerprint(layout))
     console.print(f"   {verified.summary()}")
     report_dir = store.parent / f"{store.name}-report"
@@ -122,4 +132,4 @@ def run_demo(store: Path, *, employees: int = 300, console: Console | None = Non
         '"SELECT protocol, count(*) FROM network_activity GROUP BY ALL"\n'
         f"      loggvern audit verify {store}   ·   loggvern query --list"
     )
-    return 0 if verified.ok and report.ok else 1
+    return 0 if verified.ok and report.ok and revealed else 1

@@ -36,7 +36,10 @@ from store.ledger import Ledger
 from store.ledger_entry import EntryKind
 
 TIMEZONE = "Europe/Oslo"
-SECTIONS = ["ledger", "queries", "refusals", "ingest", "rows", "purpose", "leaks", "retention"]
+SECTIONS = [
+    "ledger", "queries", "refusals", "ingest", "rows", "purpose", "leaks", "retention",
+    "breakglass",
+]  # fmt: skip
 NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)  # a few days after the synthetic logs
 
 

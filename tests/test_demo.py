@@ -20,6 +20,15 @@ def test_demo_runs_and_shows_findings(tmp_path: Path, capsys: pytest.CaptureFixt
     assert "refused" in out and "not lawful" in out
     assert "COPY statement refused" in out and "need an open case" in out
     assert "ledger intact" in out and "audit report: ok" in out
+    # the break-glass round: refused requester, two approvals, one name, ledgered
+    assert "cannot approve" in out and out.count("approves (share checked") == 2
+    revealed = [line for line in out.splitlines() if "revealed with dpo + union-rep" in line]
+    assert len(revealed) == 1 and "→ employee:E" in revealed[0]
+    ledger = (store / "ledger" / "ledger.jsonl").read_text()
+    assert ledger.count('"kind":"breakglass_approved"') == 2
+    assert ledger.count('"kind":"breakglass_reveal_result"') == 1
+    assert '"route":"requester_as_approver"' in ledger
+    assert "@fjordvik" not in ledger  # the revealed name went to the terminal only
     assert main(["demo", "--fresh", str(store), "--employees", "40"]) == 0  # --fresh re-creates
 
 

@@ -14,6 +14,7 @@ from queries.breakglass.request import (
     expire_due,
     get_request,
     locked_requests,
+    refusals_ledgered,
     save_requests,
 )
 from store.custodians import CustodianError, Share, load_vault_config, verify_share
@@ -25,43 +26,44 @@ from store.ledger_entry import EntryKind
 def approve_request(
     layout: StoreLayout, ledger: Ledger, request_id: str, custodian: str, share: Share
 ) -> BreakGlassRequest:
-    config = load_vault_config(layout)
-    with locked_requests(layout) as requests:
-        expired = expire_due(ledger, requests)
-        if expired:
+    with refusals_ledgered(ledger, "breakglass approve", request_id):
+        config = load_vault_config(layout)
+        with locked_requests(layout) as requests:
+            expired = expire_due(ledger, requests)
+            if expired:
+                save_requests(layout, requests)
+            request = get_request(requests, request_id)
+            state = request.state()
+            if state is State.EXPIRED:
+                raise BreakGlassError(
+                    "expired", f"{request.id} expired at {request.expires_at:%Y-%m-%d %H:%M} UTC"
+                )
+            if state is State.REVEALED:
+                raise BreakGlassError("already_revealed", f"{request.id} was already revealed")
+            if custodian == request.requested_by:
+                raise BreakGlassError(
+                    "requester_as_approver", f"{custodian} filed {request.id} and cannot approve it"
+                )
+            if custodian in request.approvers:
+                raise BreakGlassError(
+                    "approved_twice", f"{custodian} has already approved {request.id}"
+                )
+            try:
+                verify_share(config, share, custodian)
+            except CustodianError as exc:
+                raise BreakGlassError("bad_share", str(exc)) from None
+            approvals = [*request.approvers, custodian]
+            now_approved = len(approvals) >= request.threshold
+            ledger.append(
+                EntryKind.BREAKGLASS_APPROVED,
+                {
+                    "request": request.id,
+                    "custodian": custodian,
+                    "approvals": approvals,
+                    "threshold": request.threshold,
+                    "state": State.APPROVED.value if now_approved else State.PENDING.value,
+                },
+            )
+            request.approvals.append(Approval(custodian=custodian, at=datetime.now(UTC)))
             save_requests(layout, requests)
-        request = get_request(requests, request_id)
-        state = request.state()
-        if state is State.EXPIRED:
-            raise BreakGlassError(
-                "expired", f"{request.id} expired at {request.expires_at:%Y-%m-%d %H:%M} UTC"
-            )
-        if state is State.REVEALED:
-            raise BreakGlassError("already_revealed", f"{request.id} was already revealed")
-        if custodian == request.requested_by:
-            raise BreakGlassError(
-                "requester_as_approver", f"{custodian} filed {request.id} and cannot approve it"
-            )
-        if custodian in request.approvers:
-            raise BreakGlassError(
-                "approved_twice", f"{custodian} has already approved {request.id}"
-            )
-        try:
-            verify_share(config, share, custodian)
-        except CustodianError as exc:
-            raise BreakGlassError("bad_share", str(exc)) from None
-        approvals = [*request.approvers, custodian]
-        now_approved = len(approvals) >= request.threshold
-        ledger.append(
-            EntryKind.BREAKGLASS_APPROVED,
-            {
-                "request": request.id,
-                "custodian": custodian,
-                "approvals": approvals,
-                "threshold": request.threshold,
-                "state": State.APPROVED.value if now_approved else State.PENDING.value,
-            },
-        )
-        request.approvals.append(Approval(custodian=custodian, at=datetime.now(UTC)))
-        save_requests(layout, requests)
-    return request
+        return request

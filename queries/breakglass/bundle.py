@@ -25,6 +25,7 @@ from queries.breakglass.request import (
     expire_due,
     get_request,
     locked_requests,
+    refusals_ledgered,
     require_approved,
     save_requests,
 )
@@ -84,44 +85,49 @@ class Bundle(BaseModel):
 
 
 def export_bundle(layout: StoreLayout, ledger: Ledger, request_id: str, out: Path) -> Bundle:
-    if out.exists():
-        raise BreakGlassError("invalid_request", f"{out}: already exists; refusing to overwrite")
-    config = load_vault_config(layout)
-    vault_key = mac_key(load_keys(layout.keys).pseudonym)
-    signer = load_signer(layout.keys)
-    with locked_requests(layout) as requests:
-        if expire_due(ledger, requests):
+    with refusals_ledgered(ledger, "breakglass bundle", request_id):
+        if out.exists():
+            raise BreakGlassError(
+                "invalid_request", f"{out}: already exists; refusing to overwrite"
+            )
+        config = load_vault_config(layout)
+        vault_key = mac_key(load_keys(layout.keys).pseudonym)
+        signer = load_signer(layout.keys)
+        with locked_requests(layout) as requests:
+            if expire_due(ledger, requests):
+                save_requests(layout, requests)
+            request = get_request(requests, request_id)
+            require_approved(request)
+            entries, foreign = [], []
+            for row in find_entries(layout, list(request.pseudonyms)).to_pylist():
+                expected = entry_mac(vault_key, row["pseudonym"], row["kind"], row["sealed"])
+                if not hmac.compare_digest(row["mac"], expected):
+                    foreign.append(row["pseudonym"])
+                    continue
+                sealed = base64.b64encode(row["sealed"]).decode()
+                entries.append(
+                    BundleEntry(pseudonym=row["pseudonym"], kind=row["kind"], sealed=sealed)
+                )
+            present = {e.pseudonym for e in entries} | set(foreign)
+            bundle = Bundle(
+                request=_bundle_request(request), vault=config, entries=tuple(entries),
+                not_in_vault=tuple(p for p in request.pseudonyms if p not in present),
+                failed_check=tuple(foreign), created=datetime.now(UTC),
+                signing_public_key=signer.public_key.hex(), signing_key=signer.fingerprint,
+            )  # fmt: skip
+            signature = signer.sign_document(SIGN_DOMAIN, bundle.payload())
+            bundle = bundle.model_copy(update={"signature": signature.hex()})
+            data = (bundle.model_dump_json(indent=2) + "\n").encode()
+            digest = hashlib.sha256(data).hexdigest()
+            ledger.append(
+                EntryKind.BREAKGLASS_BUNDLE,
+                {"request": request.id, "bundle_sha256": digest, "entries": len(entries),
+                 "out": str(out.resolve())},
+            )  # fmt: skip
+            _write_new(out, data)
+            request.bundle_sha256 = digest
             save_requests(layout, requests)
-        request = get_request(requests, request_id)
-        require_approved(request)
-        entries, foreign = [], []
-        for row in find_entries(layout, list(request.pseudonyms)).to_pylist():
-            expected = entry_mac(vault_key, row["pseudonym"], row["kind"], row["sealed"])
-            if not hmac.compare_digest(row["mac"], expected):
-                foreign.append(row["pseudonym"])
-                continue
-            sealed = base64.b64encode(row["sealed"]).decode()
-            entries.append(BundleEntry(pseudonym=row["pseudonym"], kind=row["kind"], sealed=sealed))
-        present = {e.pseudonym for e in entries} | set(foreign)
-        bundle = Bundle(
-            request=_bundle_request(request), vault=config, entries=tuple(entries),
-            not_in_vault=tuple(p for p in request.pseudonyms if p not in present),
-            failed_check=tuple(foreign), created=datetime.now(UTC),
-            signing_public_key=signer.public_key.hex(), signing_key=signer.fingerprint,
-        )  # fmt: skip
-        signature = signer.sign_document(SIGN_DOMAIN, bundle.payload())
-        bundle = bundle.model_copy(update={"signature": signature.hex()})
-        data = (bundle.model_dump_json(indent=2) + "\n").encode()
-        digest = hashlib.sha256(data).hexdigest()
-        ledger.append(
-            EntryKind.BREAKGLASS_BUNDLE,
-            {"request": request.id, "bundle_sha256": digest, "entries": len(entries),
-             "out": str(out.resolve())},
-        )  # fmt: skip
-        _write_new(out, data)
-        request.bundle_sha256 = digest
-        save_requests(layout, requests)
-    return bundle
+        return bundle
 
 
 def _bundle_request(request: BreakGlassRequest) -> BundleRequest:

@@ -28,6 +28,7 @@ from queries.breakglass.request import (
     get_request,
     locked_requests,
     mark_revealed,
+    refusals_ledgered,
     require_approved,
     save_requests,
 )
@@ -126,35 +127,36 @@ def open_bundle(
 def record_receipt(
     layout: StoreLayout, ledger: Ledger, request_id: str, path: Path
 ) -> tuple[BreakGlassRequest, Receipt]:
-    try:
-        receipt = Receipt.model_validate_json(path.read_bytes())
-    except OSError as exc:
-        raise BreakGlassError("bad_receipt", f"{path}: cannot read ({exc.strerror})") from None
-    except ValidationError as exc:
-        raise BreakGlassError(
-            "bad_receipt", f"{path}: not a break-glass receipt ({exc.error_count()} errors)"
-        ) from None
-    with locked_requests(layout) as requests:
-        request = get_request(requests, request_id)
-        require_approved(request)
-        _check_receipt(request, receipt, path)
-        body = {
-            "request": request.id, "case": request.case, "purpose": request.purpose.value,
-            "custodians": list(receipt.custodians), "where": "bundle",
-            "pseudonyms": list(request.pseudonyms), "bundle_sha256": receipt.bundle_sha256,
-        }  # fmt: skip
-        with ledger.action(
-            EntryKind.BREAKGLASS_REVEAL_INTENT, EntryKind.BREAKGLASS_REVEAL_RESULT, body
-        ) as outcome:
-            outcome.fields.update({
-                "request": request.id, "where": "bundle", "revealed": list(receipt.revealed),
-                "not_in_vault": list(receipt.not_in_vault),
-                "failed_check": list(receipt.failed_check),
-                "opened_at": receipt.opened_at.isoformat(),
-            })  # fmt: skip
-        mark_revealed(request, list(receipt.custodians), list(receipt.revealed))
-        save_requests(layout, requests)
-    return request, receipt
+    with refusals_ledgered(ledger, "breakglass record", request_id):
+        try:
+            receipt = Receipt.model_validate_json(path.read_bytes())
+        except OSError as exc:
+            raise BreakGlassError("bad_receipt", f"{path}: cannot read ({exc.strerror})") from None
+        except ValidationError as exc:
+            raise BreakGlassError(
+                "bad_receipt", f"{path}: not a break-glass receipt ({exc.error_count()} errors)"
+            ) from None
+        with locked_requests(layout) as requests:
+            request = get_request(requests, request_id)
+            require_approved(request)
+            _check_receipt(request, receipt, path)
+            body = {
+                "request": request.id, "case": request.case, "purpose": request.purpose.value,
+                "custodians": list(receipt.custodians), "where": "bundle",
+                "pseudonyms": list(request.pseudonyms), "bundle_sha256": receipt.bundle_sha256,
+            }  # fmt: skip
+            with ledger.action(
+                EntryKind.BREAKGLASS_REVEAL_INTENT, EntryKind.BREAKGLASS_REVEAL_RESULT, body
+            ) as outcome:
+                outcome.fields.update({
+                    "request": request.id, "where": "bundle", "revealed": list(receipt.revealed),
+                    "not_in_vault": list(receipt.not_in_vault),
+                    "failed_check": list(receipt.failed_check),
+                    "opened_at": receipt.opened_at.isoformat(),
+                })  # fmt: skip
+            mark_revealed(request, list(receipt.custodians), list(receipt.revealed))
+            save_requests(layout, requests)
+        return request, receipt
 
 
 def _check_receipt(request: BreakGlassRequest, receipt: Receipt, path: Path) -> None:

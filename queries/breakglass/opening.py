@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from queries.breakglass.request import BreakGlassError
 from store.custodians import CustodianError, Share, VaultConfig, rebuild_private_key
 from store.vault import VaultError, open_sealed
+from transforms.identity import AliasDirectory
 
 # (pseudonym, kind, canonical value) → does the identity belong to the pseudonym?
 Check = Callable[[str, str, str], bool]
@@ -36,6 +37,17 @@ class Opened:
             "not_in_vault": self.not_in_vault,
             "failed_check": self.failed_check,
         }
+
+
+def describe(identity: str, aliases: AliasDirectory | None) -> str:
+    """An employee id with the identifiers the alias directory lists for it (e-mail
+    first), so custodians see a name they recognise; anything else as opened."""
+    employee = identity.removeprefix("employee:")
+    if aliases is None or employee == identity:
+        return identity
+    known = sorted((i for i, e in aliases.index.items() if e == employee),
+                   key=lambda i: ("@" not in i, "_" in i, i))  # fmt: skip
+    return f"{identity} ({', '.join(known[:3])})" if known else identity
 
 
 def quorum_key(config: VaultConfig, shares: list[Share], approvers: list[str]) -> X25519PrivateKey:

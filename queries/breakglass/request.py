@@ -20,7 +20,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from schemas.purposes import Purpose
+from schemas.purposes import Purpose, UnlawfulPurposeError
 from store.layout import StoreLayout
 from store.ledger import Ledger
 from store.ledger_entry import EntryKind
@@ -101,6 +101,27 @@ class BreakGlassRequest(BaseModel):
     def notification_overdue(self, now: datetime) -> bool:
         due = self.notify.due
         return due is not None and self.notified_at is None and now >= due
+
+
+@contextmanager
+def refusals_ledgered(
+    ledger: Ledger, command: str, request_id: str | None = None, **context: str | None
+) -> Iterator[None]:
+    """Ledger any refusal of a break-glass step (with its route) where it happens, so
+    the CLI, the demo and any other caller leave the same trail; marks it ledgered."""
+    try:
+        yield
+    except ValueError as exc:
+        route = getattr(exc, "route", None)
+        if route is None:
+            route = (
+                "unlawful_purpose" if isinstance(exc, UnlawfulPurposeError) else "invalid_request"
+            )
+        body = {"command": command, "route": route, "reason": str(exc)[:500],
+                "request": request_id, **context}  # fmt: skip
+        ledger.append(EntryKind.REFUSAL, body)
+        exc.ledgered = True  # type: ignore[attr-defined]
+        raise
 
 
 def parse_notify(text: str, requested_at: datetime, due: datetime | None = None) -> Notify:

@@ -17,6 +17,7 @@ from queries.breakglass.request import (
     get_request,
     locked_requests,
     mark_revealed,
+    refusals_ledgered,
     require_approved,
     save_requests,
 )
@@ -33,31 +34,32 @@ from transforms.pseudonymize import pseudonym_token
 def reveal(
     layout: StoreLayout, ledger: Ledger, request_id: str, shares: list[Share]
 ) -> tuple[BreakGlassRequest, Opened]:
-    config = load_vault_config(layout)
-    keys = load_keys(layout.keys)
-    with locked_requests(layout) as requests:
-        if expire_due(ledger, requests):
+    with refusals_ledgered(ledger, "breakglass reveal", request_id):
+        config = load_vault_config(layout)
+        keys = load_keys(layout.keys)
+        with locked_requests(layout) as requests:
+            if expire_due(ledger, requests):
+                save_requests(layout, requests)
+            request = get_request(requests, request_id)
+            require_approved(request)
+            key = quorum_key(config, shares, request.approvers)
+            wanted = list(request.pseudonyms)
+            body = {
+                "request": request.id, "case": request.case, "purpose": request.purpose.value,
+                "custodians": sorted(s.custodian for s in shares), "where": "store",
+                "pseudonyms": wanted,
+            }  # fmt: skip
+            with ledger.action(
+                EntryKind.BREAKGLASS_REVEAL_INTENT, EntryKind.BREAKGLASS_REVEAL_RESULT, body
+            ) as outcome:
+                entries = find_entries(layout, wanted)
+                opened = open_entries(key, entries, wanted, store_check(keys, entries))
+                outcome.fields.update({"request": request.id, "where": "store"})
+                outcome.fields.update(opened.ledger_fields())
+            del key
+            mark_revealed(request, body["custodians"], opened.revealed)
             save_requests(layout, requests)
-        request = get_request(requests, request_id)
-        require_approved(request)
-        key = quorum_key(config, shares, request.approvers)
-        wanted = list(request.pseudonyms)
-        body = {
-            "request": request.id, "case": request.case, "purpose": request.purpose.value,
-            "custodians": sorted(s.custodian for s in shares), "where": "store",
-            "pseudonyms": wanted,
-        }  # fmt: skip
-        with ledger.action(
-            EntryKind.BREAKGLASS_REVEAL_INTENT, EntryKind.BREAKGLASS_REVEAL_RESULT, body
-        ) as outcome:
-            entries = find_entries(layout, wanted)
-            opened = open_entries(key, entries, wanted, store_check(keys, entries))
-            outcome.fields.update({"request": request.id, "where": "store"})
-            outcome.fields.update(opened.ledger_fields())
-        del key
-        mark_revealed(request, body["custodians"], opened.revealed)
-        save_requests(layout, requests)
-    return request, opened
+        return request, opened
 
 
 def store_check(keys: KeyRing, entries: pa.Table) -> Check:
