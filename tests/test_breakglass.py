@@ -77,10 +77,10 @@ def other_people(store: Path, built: tuple[Path, dict[str, str]], n: int) -> lis
 
 
 def request(store: Path, *pseudonyms: str, actor: str = ANALYST, extra: tuple = ()) -> str:
+    notify = () if "--notify" in extra else ("--notify", "now")
     code, out, err = run("breakglass", "request", str(store), "--case", "CASE-0001",
-                         "--purpose", "security_incident", "--justification", WHY * 1,
-                         "--pseudonym", *pseudonyms, "--notify", "now", "--as", actor,
-                         *extra)  # fmt: skip
+                         "--purpose", "security_incident", "--justification", WHY,
+                         "--pseudonym", *pseudonyms, *notify, "--as", actor, *extra)  # fmt: skip
     assert code == 0, err
     return out.strip()
 
@@ -289,3 +289,31 @@ def test_request_needs_a_lawful_purpose_before_any_scope_check(store) -> None:
         file_request(layout, Ledger(layout, ANALYST), case_id="CASE-0001",
                      purpose="security_incident", justification=WHY, pseudonyms=["x"],
                      notify="later")  # fmt: skip
+
+
+def test_audit_report_shows_the_round_and_overdue_notices(store, built, tmp_path) -> None:
+    target = person(store, built)[0]
+    code, _, err = run("breakglass", "request", str(store), "--case", "CASE-0001", "--purpose",
+                       "security_incident", "--justification", WHY, "--pseudonym", target,
+                       "--notify", "deferred:interview comes first",
+                       "--notify-by", "2026-01-01")  # fmt: skip
+    assert code == 2 and "future" in err
+    req = request(store, target, extra=("--notify", "deferred:the interview comes first"))
+    assert approve(store, req, "dpo") == 0 and approve(store, req, "security") == 0
+    assert approve(store, req, "dpo") == 2
+    assert reveal(store, req, "dpo", "security")[0] == 0
+    code, _, err = run("audit", "report", str(store), "--out", str(tmp_path / "r"), "--as", "aud")
+    assert code == 0, err
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    section = next(s for s in report["sections"] if s["id"] == "breakglass")
+    (item,) = section["requests"]
+    assert item["id"] == req and item["requester"] == ANALYST and item["case"] == "CASE-0001"
+    assert item["justification"] == WHY and item["state"] == "revealed"
+    assert [a["actor"] for a in item["approvals"]] == ["dpo", "security"]
+    (shown,) = item["reveals"]
+    assert shown["revealed"] == [target] and shown["custodians"] == ["dpo", "security"]
+    assert item["notice"]["mode"] == "deferred" and not item["notice"]["overdue"]
+    assert section["refusals_by_route"].get("approved_twice") == 1
+    assert req in (tmp_path / "r" / "report.html").read_text()
+    code, out, _ = run("breakglass", "notified", str(store), req, "--note", "told in person")
+    assert code == 0 and run("breakglass", "notified", str(store), req)[0] == 2
