@@ -1,11 +1,12 @@
 """The vault key and its custodians: an HPKE (RFC 9180) X25519 key pair whose private
 half exists only as M-of-N Shamir shares held by named custodians.
 
-`create_custodians` makes the key pair in memory, splits the private key with SLIP-39
+`new_vault_key` makes the key pair in memory, splits the private key with SLIP-39
 (Trezor's reference `shamir-mnemonic`: shares are word lists with a checksum, so a
-mistyped share is caught before it is used), writes one share file per custodian and
-keeps only the public key and a commitment per share (`STORE/vault/custodians.json`).
-The private key is never written; it is rebuilt in memory for an approved reveal.
+mistyped share is caught before it is used); `write_custodians` writes one share file
+per custodian and keeps only the public key and a commitment per share
+(`STORE/vault/custodians.json`). The private key is never written; it is rebuilt in
+memory for an approved reveal.
 
 A commitment is SHA-256 over a domain tag, the custodian's name and the share's words:
 a share has over 128 bits of entropy, so the commitment hides it, and it ties the share
@@ -108,33 +109,58 @@ def parse_custodians(names: str | None, threshold: int | None) -> tuple[list[str
     return listed, quorum, False
 
 
-def create_custodians(layout: StoreLayout, names: list[str], threshold: int) -> list[Path]:
-    """Generate the vault key, write one share file per custodian, keep the public key
-    and the commitments. Returns the share files (to be handed out and deleted)."""
+@dataclass(frozen=True)
+class NewVaultKey:
+    """A fresh vault key's public configuration and its shares, before anything is
+    written (so bad custodian settings fail before a store directory exists)."""
+
+    config: VaultConfig
+    shares: dict[str, str] = field(repr=False)  # custodian → share words
+
+
+def new_vault_key(names: list[str], threshold: int) -> NewVaultKey:
+    """Generate the key pair in memory and split the private key among `names`.
+
+    SLIP-39 allows no 1-of-N member group, so a quorum of one gives each custodian a
+    group of their own (1-of-1 members) of which any one group opens the secret."""
     private = X25519PrivateKey.generate()
     secret = private.private_bytes_raw()
     public_hex = private.public_key().public_bytes_raw().hex()
-    groups = shamir_mnemonic.generate_mnemonics(1, [(threshold, len(names))], secret)
+    try:
+        if threshold == 1:
+            groups = shamir_mnemonic.generate_mnemonics(1, [(1, 1)] * len(names), secret)
+            words = [group[0] for group in groups]
+        else:
+            words = shamir_mnemonic.generate_mnemonics(1, [(threshold, len(names))], secret)[0]
+    except ValueError as exc:
+        raise CustodianError(
+            f"cannot split the vault key {threshold} of {len(names)}: {exc}"
+        ) from None
     del private, secret  # Python cannot wipe memory; at least hold no reference
-    if _public_hex_of(groups[0][:threshold]) != public_hex:
+    if _public_hex_of(words[:threshold]) != public_hex:
         raise CustodianError("the fresh shares do not rebuild the key; nothing was kept")
+    custodians = tuple(
+        Custodian(name=name, commitment=commitment(name, share))
+        for name, share in zip(names, words, strict=True)
+    )
+    config = VaultConfig(public_key=public_hex, threshold=threshold, custodians=custodians)
+    return NewVaultKey(config, dict(zip(names, words, strict=True)))
+
+
+def write_custodians(layout: StoreLayout, key: NewVaultKey) -> list[Path]:
+    """One share file per custodian, and the public configuration. Returns the share
+    files (to be handed out and deleted)."""
     shares_dir = layout.root / "custodians"
     shares_dir.mkdir(mode=0o700)
+    total, threshold = len(key.shares), key.config.threshold
     paths = []
-    custodians = []
-    for name, words in zip(names, groups[0], strict=True):
+    for name, words in key.shares.items():
         path = shares_dir / f"{name}{SHARE_SUFFIX}"
-        _write_private(path, _share_text(name, words, threshold, len(names)))
-        custodians.append(Custodian(name=name, commitment=commitment(name, words)))
+        _write_private(path, _share_text(name, words, threshold, total))
         paths.append(path)
     vault_dir = layout.root / "vault"
     vault_dir.mkdir(mode=0o700, exist_ok=True)
-    config = VaultConfig(
-        public_key=public_hex,
-        threshold=threshold,
-        custodians=tuple(custodians),
-    )
-    _write_private(vault_dir / "custodians.json", config.model_dump_json(indent=2) + "\n")
+    _write_private(vault_dir / "custodians.json", key.config.model_dump_json(indent=2) + "\n")
     return paths
 
 
@@ -207,10 +233,12 @@ def rebuild_private_key(config: VaultConfig, shares: list[Share]) -> X25519Priva
         )
     for share in shares:
         verify_share(config, share)
+    quorum = [s.words for s in shares[: config.threshold]]  # SLIP-39 takes exactly M
     try:
-        secret = shamir_mnemonic.combine_mnemonics([s.words for s in shares])
-    except shamir_mnemonic.MnemonicError as exc:
-        raise CustodianError(f"the shares do not combine: {exc}") from None
+        secret = shamir_mnemonic.combine_mnemonics(quorum)
+    except shamir_mnemonic.MnemonicError:
+        # the library's message quotes share words; say only what failed
+        raise CustodianError("the shares do not combine (SLIP-39 check failed)") from None
     private = X25519PrivateKey.from_private_bytes(secret)
     if private.public_key().public_bytes_raw().hex() != config.public_key:
         raise CustodianError("the shares rebuild a key that is not this vault's key")

@@ -14,7 +14,7 @@ from schemas.lake import minimal_schema, purpose_schema
 from schemas.policy import Policy
 from schemas.purposes import Purpose
 from store.catalog import create_catalog
-from store.custodians import DEFAULT_CUSTODIAN, create_custodians, load_vault_config
+from store.custodians import DEFAULT_CUSTODIAN, new_vault_key, write_custodians
 from store.keys import KEY_NAMES, generate_keys
 from store.layout import FORMAT_VERSION, StoreLayout, create_layout, write_marker
 from store.ledger import Ledger
@@ -43,12 +43,13 @@ def init_store(
 ) -> StoreLayout:
     """Custodians (default: one `dpo`) receive the vault key's shares in
     STORE/custodians/, to be handed out and deleted."""
-    names = custodians or [DEFAULT_CUSTODIAN]
+    vault_key = new_vault_key(custodians or [DEFAULT_CUSTODIAN], threshold)
+    vault = vault_key.config
     layout = create_layout(root)
     generate_keys(layout.keys)
     signer = generate_signing_key(layout.keys)
-    create_custodians(layout, names, threshold)
-    vault = load_vault_config(layout)
+    write_custodians(layout, vault_key)
+    del vault_key
     create_catalog(layout, catalog_schemas(policies))
     ledger = Ledger(layout, actor)
     ledger.append(

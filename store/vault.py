@@ -103,13 +103,28 @@ def vault_pseudonyms(layout: StoreLayout) -> set[str]:
 
 
 def find_entries(layout: StoreLayout, pseudonyms: list[str]) -> pa.Table:
-    """The vault rows of these pseudonyms (at most one each)."""
+    """Every vault row of these pseudonyms (a planted file may add rows; see
+    `genuine_entries`)."""
     files = _entry_files(layout)
     if not files or not pseudonyms:
         return VAULT_SCHEMA.empty_table()
     wanted = pc.field("pseudonym").isin(pa.array(pseudonyms, pa.string()))
-    table = ds.dataset(files, format="parquet", schema=VAULT_SCHEMA).to_table(filter=wanted)
-    return first_per_pseudonym(table)
+    return ds.dataset(files, format="parquet", schema=VAULT_SCHEMA).to_table(filter=wanted)
+
+
+def genuine_entries(table: pa.Table, vault_mac_key: bytes) -> tuple[pa.Table, list[str]]:
+    """One entry per pseudonym among those whose MAC is valid, and the pseudonyms that
+    have rows but none genuine (sealed by someone without the pseudonym key)."""
+    good = [
+        hmac.compare_digest(mac, entry_mac(vault_mac_key, p, k, sealed))
+        for p, k, sealed, mac in zip(
+            *(table.column(c).to_pylist() for c in VAULT_SCHEMA.names), strict=True
+        )
+    ]
+    genuine = first_per_pseudonym(table.filter(pa.array(good, pa.bool_())))
+    kept = set(genuine.column("pseudonym").to_pylist())
+    foreign = sorted(set(table.column("pseudonym").to_pylist()) - kept)
+    return genuine, foreign
 
 
 def first_per_pseudonym(table: pa.Table) -> pa.Table:

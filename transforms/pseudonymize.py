@@ -164,8 +164,9 @@ def _addresses(
             cond = pc.is_in(events.column(cond_col).cast(pa.string()), pa.array(allowed))
             personal = pc.and_(personal, pc.fill_null(cond, False))
         if pc.any(personal).as_py():
-            tokens = pz.tokens(values, IdentityKind.address)
-            new = pc.if_else(personal, tokens, new)
+            # only the personal rows' addresses: others must not get (or seal) pseudonyms
+            masked = pc.if_else(personal, values.cast(pa.string()), pa.scalar(None, pa.string()))
+            new = pc.if_else(personal, pz.tokens(masked, IdentityKind.address), new)
     return new, flags
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import hmac
 import json
 import os
 from datetime import UTC, datetime
@@ -35,7 +34,7 @@ from store.layout import StoreLayout
 from store.ledger import Ledger
 from store.ledger_entry import EntryKind
 from store.signing import load_signer
-from store.vault import entry_mac, find_entries, mac_key
+from store.vault import find_entries, genuine_entries, mac_key
 
 BUNDLE_FORMAT = "loggvern-breakglass-bundle/1"
 SIGN_DOMAIN = b"loggvern-breakglass-bundle/v1\n"
@@ -98,16 +97,13 @@ def export_bundle(layout: StoreLayout, ledger: Ledger, request_id: str, out: Pat
                 save_requests(layout, requests)
             request = get_request(requests, request_id)
             require_approved(request)
-            entries, foreign = [], []
-            for row in find_entries(layout, list(request.pseudonyms)).to_pylist():
-                expected = entry_mac(vault_key, row["pseudonym"], row["kind"], row["sealed"])
-                if not hmac.compare_digest(row["mac"], expected):
-                    foreign.append(row["pseudonym"])
-                    continue
-                sealed = base64.b64encode(row["sealed"]).decode()
-                entries.append(
-                    BundleEntry(pseudonym=row["pseudonym"], kind=row["kind"], sealed=sealed)
-                )
+            found = find_entries(layout, list(request.pseudonyms))
+            genuine, foreign = genuine_entries(found, vault_key)
+            entries = [
+                BundleEntry(pseudonym=row["pseudonym"], kind=row["kind"],
+                            sealed=base64.b64encode(row["sealed"]).decode())
+                for row in genuine.to_pylist()
+            ]  # fmt: skip
             present = {e.pseudonym for e in entries} | set(foreign)
             bundle = Bundle(
                 request=_bundle_request(request), vault=config, entries=tuple(entries),

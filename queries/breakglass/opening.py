@@ -66,15 +66,21 @@ def quorum_key(config: VaultConfig, shares: list[Share], approvers: list[str]) -
 
 
 def open_entries(
-    key: X25519PrivateKey, entries: pa.Table, wanted: list[str], check: Check | None
+    key: X25519PrivateKey,
+    entries: pa.Table,
+    wanted: list[str],
+    check: Check | None,
+    foreign: list[str] | tuple[str, ...] = (),
 ) -> Opened:
-    """Open exactly the wanted pseudonyms' entries (others in `entries` are ignored)."""
+    """Open exactly the wanted pseudonyms' entries (others in `entries` are ignored);
+    `foreign` pseudonyms had only entries without a valid vault MAC."""
     rows = {r["pseudonym"]: r for r in entries.to_pylist() if r["pseudonym"] in set(wanted)}
     opened = Opened()
     for pseudonym in wanted:
         row = rows.get(pseudonym)
         if row is None:
-            opened.not_in_vault.append(pseudonym)
+            missing = opened.failed_check if pseudonym in foreign else opened.not_in_vault
+            missing.append(pseudonym)
             continue
         try:
             kind, value = open_sealed(key, pseudonym, row["sealed"])

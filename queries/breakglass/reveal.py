@@ -27,7 +27,7 @@ from store.keys import KeyRing, load_keys
 from store.layout import StoreLayout
 from store.ledger import Ledger
 from store.ledger_entry import EntryKind
-from store.vault import entry_mac, find_entries, mac_key
+from store.vault import entry_mac, find_entries, genuine_entries, mac_key
 from transforms.pseudonymize import pseudonym_token
 
 
@@ -52,8 +52,10 @@ def reveal(
             with ledger.action(
                 EntryKind.BREAKGLASS_REVEAL_INTENT, EntryKind.BREAKGLASS_REVEAL_RESULT, body
             ) as outcome:
-                entries = find_entries(layout, wanted)
-                opened = open_entries(key, entries, wanted, store_check(keys, entries))
+                found = find_entries(layout, wanted)
+                entries, foreign = genuine_entries(found, mac_key(keys.pseudonym))
+                check = store_check(keys, entries)
+                opened = open_entries(key, entries, wanted, check, foreign)
                 outcome.fields.update({"request": request.id, "where": "store"})
                 outcome.fields.update(opened.ledger_fields())
             del key
