@@ -317,3 +317,27 @@ def test_audit_report_shows_the_round_and_overdue_notices(store, built, tmp_path
     assert req in (tmp_path / "r" / "report.html").read_text()
     code, out, _ = run("breakglass", "notified", str(store), req, "--note", "told in person")
     assert code == 0 and run("breakglass", "notified", str(store), req)[0] == 2
+
+
+def test_subject_access_lists_exactly_the_reveals_that_named_the_person(
+    store, built, tmp_path
+) -> None:
+    target = person(store, built)[0]
+    bystander = other_people(store, built, 1)[0]
+    for wanted in ([target], [bystander], [target, bystander]):
+        req = request(store, *wanted)
+        assert approve(store, req, "dpo") == 0 and approve(store, req, "union") == 0
+        assert reveal(store, req, "dpo", "union")[0] == 0
+    aliases = tmp_path / "aliases.csv"
+    aliases.write_text("employee_id,identifier\n" + "".join(
+        f"{e},{i}\n" for i, e in built[1].items()))  # fmt: skip
+    code, _, err = run("subject-access", str(store), "--identity", PERSON.upper(), "--case",
+                       "CASE-0001", "--aliases", str(aliases), "--out", str(tmp_path / "sa"),
+                       "--as", OP)  # fmt: skip
+    assert code == 0, err
+    report = json.loads((tmp_path / "sa" / "subject-access.json").read_text())
+    assert report["pseudonyms"][0] == target
+    assert [r["request"] for r in report["reveals"]] == ["BG-0001", "BG-0003"]
+    assert all(r["custodians"] == ["dpo", "union"] for r in report["reveals"])
+    assert sum(e["events"] for e in report["events"]) > 0
+    assert PERSON not in (StoreLayout(store).ledger / "ledger.jsonl").read_text().lower()
