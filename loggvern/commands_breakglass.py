@@ -16,14 +16,9 @@ from queries.breakglass.approve import approve_request
 from queries.breakglass.bundle import export_bundle
 from queries.breakglass.bundle_open import open_bundle, record_receipt
 from queries.breakglass.create import file_request
+from queries.breakglass.lifecycle import expire_due
 from queries.breakglass.opening import Opened, describe
-from queries.breakglass.request import (
-    BreakGlassError,
-    expire_due,
-    get_request,
-    locked_requests,
-    save_requests,
-)
+from queries.breakglass.request import BreakGlassError, get_request, locked_requests, save_requests
 from queries.breakglass.reveal import reveal
 from store.cases import parse_time
 from store.custodians import Share, read_share

@@ -6,15 +6,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from queries.breakglass.lifecycle import expire_due, refusals_ledgered
 from queries.breakglass.request import (
     Approval,
     BreakGlassError,
     BreakGlassRequest,
     State,
-    expire_due,
     get_request,
     locked_requests,
-    refusals_ledgered,
     save_requests,
 )
 from store.custodians import CustodianError, Share, load_vault_config, verify_share

@@ -18,14 +18,12 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
+from queries.breakglass.lifecycle import expire_due, refusals_ledgered, require_approved
 from queries.breakglass.request import (
     BreakGlassError,
     BreakGlassRequest,
-    expire_due,
     get_request,
     locked_requests,
-    refusals_ledgered,
-    require_approved,
     save_requests,
 )
 from store.custodians import VaultConfig, load_vault_config

@@ -21,15 +21,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from queries.breakglass.bundle import SIGN_DOMAIN, Bundle
+from queries.breakglass.lifecycle import mark_revealed, refusals_ledgered, require_approved
 from queries.breakglass.opening import Opened, open_entries, quorum_key
 from queries.breakglass.request import (
     BreakGlassError,
     BreakGlassRequest,
     get_request,
     locked_requests,
-    mark_revealed,
-    refusals_ledgered,
-    require_approved,
     save_requests,
 )
 from store.custodians import Share

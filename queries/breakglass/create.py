@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from queries.breakglass.lifecycle import refusals_ledgered
 from queries.breakglass.request import (
     DEFAULT_VALIDITY,
     MIN_JUSTIFICATION,
@@ -14,7 +15,6 @@ from queries.breakglass.request import (
     locked_requests,
     next_id,
     parse_notify,
-    refusals_ledgered,
     save_requests,
 )
 from queries.breakglass.scope import pseudonyms_in_lake

@@ -10,15 +10,17 @@ import hmac
 
 import pyarrow as pa
 
-from queries.breakglass.opening import Check, Opened, open_entries, quorum_key
-from queries.breakglass.request import (
-    BreakGlassRequest,
+from queries.breakglass.lifecycle import (
     expire_due,
-    get_request,
-    locked_requests,
     mark_revealed,
     refusals_ledgered,
     require_approved,
+)
+from queries.breakglass.opening import Check, Opened, open_entries, quorum_key
+from queries.breakglass.request import (
+    BreakGlassRequest,
+    get_request,
+    locked_requests,
     save_requests,
 )
 from schemas.datasets import IdentityKind

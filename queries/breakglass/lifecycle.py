@@ -1,0 +1,79 @@
+"""The life of a break-glass request once filed: expiry (ledgered once), the state a
+reveal needs, marking it revealed, and ledgering any refusal where it happens."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+
+from queries.breakglass.request import BreakGlassError, BreakGlassRequest, State
+from schemas.purposes import UnlawfulPurposeError
+from store.ledger import Ledger
+from store.ledger_entry import EntryKind
+
+
+@contextmanager
+def refusals_ledgered(
+    ledger: Ledger, command: str, request_id: str | None = None, **context: str | None
+) -> Iterator[None]:
+    """Ledger any refusal of a break-glass step (with its route) where it happens, so
+    the CLI, the demo and any other caller leave the same trail; marks it ledgered."""
+    try:
+        yield
+    except ValueError as exc:
+        route = getattr(exc, "route", None)
+        if route is None:
+            route = (
+                "unlawful_purpose" if isinstance(exc, UnlawfulPurposeError) else "invalid_request"
+            )
+        body = {"command": command, "route": route, "reason": str(exc)[:500],
+                "request": request_id, **context}  # fmt: skip
+        ledger.append(EntryKind.REFUSAL, body)
+        exc.ledgered = True  # type: ignore[attr-defined]
+        raise
+
+
+def require_approved(request: BreakGlassRequest) -> None:
+    """Refuse anything but an approved, unexpired, not yet revealed request."""
+    state = request.state()
+    if state is State.PENDING:
+        raise BreakGlassError(
+            "not_approved",
+            f"{request.id} has {len(request.approvals)} of {request.threshold} approvals",
+        )
+    if state is State.EXPIRED:
+        raise BreakGlassError(
+            "expired", f"{request.id} expired at {request.expires_at:%Y-%m-%d %H:%M} UTC"
+        )
+    if state is State.REVEALED:
+        raise BreakGlassError("already_revealed", f"{request.id} was already revealed")
+
+
+def mark_revealed(request: BreakGlassRequest, custodians: list[str], revealed: list[str]) -> None:
+    request.revealed_at = datetime.now(UTC)
+    request.revealed_by = sorted(custodians)
+    request.revealed = revealed
+
+
+def expire_due(
+    ledger: Ledger, requests: dict[str, BreakGlassRequest], now: datetime | None = None
+) -> list[str]:
+    """Ledger (once) every request whose time ran out before it was revealed."""
+    moment = now or datetime.now(UTC)
+    expired = []
+    for request in requests.values():
+        settled = request.revealed_at is not None or request.expired_at is not None
+        if not settled and moment >= request.expires_at:
+            ledger.append(
+                EntryKind.BREAKGLASS_EXPIRED,
+                {
+                    "request": request.id,
+                    "expired_at": request.expires_at.isoformat(),
+                    "approvals": request.approvers,
+                    "threshold": request.threshold,
+                },
+            )
+            request.expired_at = request.expires_at
+            expired.append(request.id)
+    return expired
