@@ -7,9 +7,6 @@ rows inside its window.
 
 from __future__ import annotations
 
-import fcntl
-import json
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -19,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from store.layout import StoreLayout
 from store.ledger import Ledger
 from store.ledger_entry import EntryKind
+from store.records import RecordFileError, locked, read_records, write_records
 
 DEFAULT_LOOKBACK = timedelta(days=30)
 MIN_JUSTIFICATION = 20
@@ -65,12 +63,9 @@ def parse_time(text: str, option: str) -> datetime:
 
 def load_cases(layout: StoreLayout) -> dict[str, Case]:
     try:
-        data = json.loads(layout.cases.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return {}
-    except (OSError, ValueError) as exc:
-        raise CaseError(f"{layout.cases}: unreadable ({type(exc).__name__})") from None
-    return {item["id"]: Case.model_validate(item) for item in data}
+        return read_records(layout.cases, Case)
+    except RecordFileError as exc:
+        raise CaseError(str(exc)) from None
 
 
 def require_open_case(layout: StoreLayout, case_id: str) -> Case:
@@ -132,16 +127,9 @@ def close_case(layout: StoreLayout, ledger: Ledger, case_id: str, reason: str = 
 
 @contextmanager
 def _locked(layout: StoreLayout) -> Iterator[dict[str, Case]]:
-    fd = os.open(layout.root / ".cases.lock", os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+    with locked(layout.cases):
         yield load_cases(layout)
-    finally:
-        os.close(fd)
 
 
 def _save(layout: StoreLayout, cases: dict[str, Case]) -> None:
-    tmp = layout.cases.with_suffix(".json.tmp")
-    payload = [case.model_dump(mode="json") for case in cases.values()]
-    tmp.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, layout.cases)
+    write_records(layout.cases, cases)

@@ -9,9 +9,6 @@ same pattern as cases).
 
 from __future__ import annotations
 
-import fcntl
-import json
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -22,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.purposes import Purpose
 from store.layout import StoreLayout
+from store.records import RecordFileError, locked, read_records, write_records
 
 MIN_JUSTIFICATION = 40
 DEFAULT_VALIDITY = timedelta(hours=24)
@@ -124,16 +122,10 @@ def requests_file(layout: StoreLayout) -> Path:
 
 
 def load_requests(layout: StoreLayout) -> dict[str, BreakGlassRequest]:
-    path = requests_file(layout)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return {}
-    except (OSError, ValueError) as exc:
-        raise BreakGlassError(
-            "invalid_request", f"{path}: unreadable ({type(exc).__name__})"
-        ) from None
-    return {item["id"]: BreakGlassRequest.model_validate(item) for item in data}
+        return read_records(requests_file(layout), BreakGlassRequest)
+    except RecordFileError as exc:
+        raise BreakGlassError("invalid_request", str(exc)) from None
 
 
 def get_request(requests: dict[str, BreakGlassRequest], request_id: str) -> BreakGlassRequest:
@@ -148,21 +140,12 @@ def get_request(requests: dict[str, BreakGlassRequest], request_id: str) -> Brea
 @contextmanager
 def locked_requests(layout: StoreLayout) -> Iterator[dict[str, BreakGlassRequest]]:
     """The requests under an exclusive lock; changes are saved by `save_requests`."""
-    fd = os.open(layout.root / ".breakglass.lock", os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+    with locked(requests_file(layout)):
         yield load_requests(layout)
-    finally:
-        os.close(fd)
 
 
 def save_requests(layout: StoreLayout, requests: dict[str, BreakGlassRequest]) -> None:
-    path = requests_file(layout)
-    tmp = path.with_suffix(".json.tmp")
-    payload = [r.model_dump(mode="json") for r in requests.values()]
-    tmp.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
+    write_records(requests_file(layout), requests)
 
 
 def next_id(requests: dict[str, BreakGlassRequest]) -> str:
