@@ -15,6 +15,8 @@ from pathlib import Path
 
 from rich.console import Console
 
+from loggvern.cli_breakglass import add_breakglass
+
 EXIT_OK, EXIT_FAILED, EXIT_REFUSED = 0, 1, 2
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
@@ -100,7 +102,7 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("--limit", type=int, default=100)
     _actor(show)
 
-    _breakglass(sub)
+    add_breakglass(sub, _actor)
 
     s = sub.add_parser("subject-access", help="what is held about one person (GDPR art. 15)")
     s.add_argument("store", type=Path)
@@ -115,58 +117,6 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--fresh", action="store_true", help="remove STORE first if it is a store")
     s.add_argument("--employees", type=int, default=300)
     return p
-
-
-def _breakglass(sub: argparse._SubParsersAction) -> None:
-    s = sub.add_parser("breakglass", help="re-identify pseudonyms with a custodian quorum")
-    bg = s.add_subparsers(dest="action", required=True)
-    b = bg.add_parser("request", help="ask to reveal pseudonyms for a case (prints its id)")
-    b.add_argument("store", type=Path)
-    b.add_argument("--case", required=True)
-    b.add_argument("--purpose", required=True, help="security_incident or network_administration")
-    b.add_argument("--justification", required=True, help="why (at least 40 characters)")
-    b.add_argument("--pseudonym", action="extend", required=True, metavar="P", nargs="+")
-    b.add_argument("--from", dest="window_from", metavar="T", help="default: the case window")
-    b.add_argument("--to", dest="window_to", metavar="T")
-    b.add_argument("--notify", required=True, metavar="now|deferred:REASON")
-    b.add_argument("--notify-by", metavar="DATE", help="due date of a deferred notice (+30 d)")
-    b.add_argument("--valid-hours", type=float, default=24.0, help="request lifetime (24)")
-    _actor(b)
-    b = bg.add_parser("approve", help="a custodian approves, proving it with their share")
-    b.add_argument("store", type=Path)
-    b.add_argument("request", metavar="REQ")
-    b.add_argument("--share", type=Path, required=True, metavar="FILE")
-    _actor(b)
-    b = bg.add_parser("reveal", help="open the request's pseudonyms with the quorum's shares")
-    b.add_argument("store", type=Path)
-    b.add_argument("request", metavar="REQ")
-    b.add_argument("--share", type=Path, action="append", metavar="FILE")
-    b.add_argument("--aliases", type=Path, help="alias CSV: show the employee's identifiers")
-    _actor(b)
-    b = bg.add_parser("bundle", help="export the request's sealed entries for a custodian")
-    b.add_argument("store", type=Path)
-    b.add_argument("request", metavar="REQ")
-    b.add_argument("--out", type=Path, required=True, metavar="FILE")
-    _actor(b)
-    b = bg.add_parser("open", help="open a bundle away from the store (custodians present)")
-    b.add_argument("bundle", type=Path, metavar="FILE")
-    b.add_argument("--share", type=Path, action="append", metavar="FILE")
-    b.add_argument("--key", metavar="FINGERPRINT", help="the store's pinned signing key")
-    b.add_argument("--receipt", type=Path, metavar="FILE", help="default: FILE.receipt.json")
-    b.add_argument("--aliases", type=Path, help="alias CSV: show the employee's identifiers")
-    b = bg.add_parser("record", help="ledger what was opened from a bundle")
-    b.add_argument("store", type=Path)
-    b.add_argument("request", metavar="REQ")
-    b.add_argument("--revealed", type=Path, required=True, metavar="RECEIPT")
-    _actor(b)
-    b = bg.add_parser("notified", help="record that the employee has been told")
-    b.add_argument("store", type=Path)
-    b.add_argument("request", metavar="REQ")
-    b.add_argument("--note", default="", help="how and when")
-    _actor(b)
-    b = bg.add_parser("list", help="requests and their state")
-    b.add_argument("store", type=Path)
-    _actor(b)
 
 
 def _actor(parser: argparse.ArgumentParser) -> None:
