@@ -190,15 +190,36 @@ def catalog_columns(layout: StoreLayout, section: LeakScanSection) -> list[Colum
             section.errors.append(f"{rel}: cannot read ({type(exc).__name__})")
         finally:
             con.close()
-    for path in (layout.catalog, layout.catalog.with_name(layout.catalog.name + ".wal")):
-        if path.is_file():
-            columns.append(_raw_column(path, str(path.relative_to(layout.root))))
+    columns.append(_raw_column(layout.catalog, rel, duckdb_file=True))
+    wal = layout.catalog.with_name(layout.catalog.name + ".wal")
+    if wal.is_file():
+        columns.append(_raw_column(wal, str(wal.relative_to(layout.root))))
     return columns
 
 
-def _raw_column(path: Path, rel: str) -> Column:
+# DuckDB's file starts with three 4 KiB headers (magic, version, checksums and a random
+# 16-byte salt, kept twice) and every block starts with an 8-byte checksum. Those bytes
+# are random, not data; read as text they match an identity pattern now and then
+# (a letter, a backslash, a letter is a DOMAIN\user), so they are blanked before the scan.
+DUCKDB_HEADERS = 3 * 4096
+DUCKDB_BLOCK = 262144
+DUCKDB_CHECKSUM = 8
+
+
+def _without_duckdb_noise(data: bytes) -> bytes:
+    blank = bytearray(data)
+    blank[:DUCKDB_HEADERS] = bytes(min(DUCKDB_HEADERS, len(blank)))
+    for start in range(DUCKDB_HEADERS, len(blank), DUCKDB_BLOCK):
+        end = min(start + DUCKDB_CHECKSUM, len(blank))
+        blank[start:end] = bytes(end - start)
+    return bytes(blank)
+
+
+def _raw_column(path: Path, rel: str, duckdb_file: bool = False) -> Column:
     """Printable byte runs of a file, as a column of strings at their byte offsets."""
     data = path.read_bytes()
+    if duckdb_file:
+        data = _without_duckdb_noise(data)
     offsets, runs = [], []
     for m in _PRINTABLE_RUN.finditer(data):
         offsets.append(m.start())

@@ -409,3 +409,23 @@ def test_missing_alias_directory_is_a_note_not_a_pass(built: Built, copy: StoreL
     assert statuses[str(copy.root / "nope.csv")] == "missing"
     assert statuses[str(built.aliases.resolve())] == "loaded"  # recorded by the ingests
     assert leaks.status == "warning" and leaks.total_findings == 0
+
+
+def test_catalog_scan_skips_duckdb_salt_and_checksums(tmp_path: Path) -> None:
+    """DuckDB's headers hold a random salt (twice) and each block a checksum; random
+    bytes read as text once made a 'DOMAIN\\\\user' out of nothing. Data is still read."""
+    from audit.leak_columns import DUCKDB_BLOCK, DUCKDB_HEADERS, _raw_column
+
+    data = bytearray(DUCKDB_HEADERS + DUCKDB_BLOCK + 64)
+    data[124:140] = b"xq\\zv-salt-bytes"  # the salt, in both database headers
+    data[8316:8332] = b"xq\\zv-salt-bytes"
+    data[DUCKDB_HEADERS : DUCKDB_HEADERS + 8] = b"ab\\cd-ck"  # first block's checksum
+    data[DUCKDB_HEADERS + DUCKDB_BLOCK : DUCKDB_HEADERS + DUCKDB_BLOCK + 8] = b"ef\\gh-ck"
+    data[20000:20025] = b"kari.nordmann@example.org"  # residue inside a block
+    assert len(data) == DUCKDB_HEADERS + DUCKDB_BLOCK + 64
+    path = tmp_path / "catalog.duckdb"
+    path.write_bytes(bytes(data))
+    runs = _raw_column(path, "catalog.duckdb", duckdb_file=True).values.to_pylist()
+    assert runs == ["kari.nordmann@example.org"]
+    plain = _raw_column(path, "catalog.duckdb").values.to_pylist()
+    assert len(plain) == 5  # without the DuckDB layout every random run would be scanned
