@@ -82,13 +82,16 @@ def _bundle(args: argparse.Namespace) -> int:
 
 
 def _open(args: argparse.Namespace) -> int:
+    receipt_path = args.receipt or args.bundle.with_name(args.bundle.name + ".receipt.json")
+    if receipt_path.exists():  # never over an earlier receipt; checked before opening
+        raise BreakGlassError("invalid_request", f"{receipt_path}: exists; give --receipt")
     shares = _shares(args.share)
     aliases = AliasDirectory.load(args.aliases) if args.aliases else None
     bundle, opened, receipt = open_bundle(args.bundle, shares, args.key)
     if args.key is None:
         err.print(f"warning: bundle signed by {bundle.signing_key}; pass --key to pin it")
-    receipt_path = args.receipt or args.bundle.with_name(args.bundle.name + ".receipt.json")
-    receipt_path.write_text(receipt.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    with open(receipt_path, "x", encoding="utf-8") as fh:
+        fh.write(receipt.model_dump_json(indent=2) + "\n")
     _print_opened(bundle.request.id, opened, aliases)
     err.print(f"receipt (pseudonyms only): {receipt_path}", markup=False)
     err.print(f"  record it: loggvern breakglass record STORE {bundle.request.id} "

@@ -258,6 +258,8 @@ def test_bundle_opens_away_from_the_store_and_is_recorded(store, built, tmp_path
     receipt = bundle.with_name("bundle.json.receipt.json")
     assert identity not in receipt.read_text()
     assert json.loads(receipt.read_text())["revealed"] == [target]
+    code, out, err = run("breakglass", "open", str(bundle), *shares)  # receipt kept
+    assert code == 2 and "exists" in err and identity not in out
     moved.rename(store)
     code, _, err = run("breakglass", "record", str(store), req, "--revealed", str(receipt))
     assert code == 0, err
