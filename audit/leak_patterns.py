@@ -57,7 +57,7 @@ PATTERNS: dict[str, str] = {
     NOT_PSEUDONYM: "a value that is not a pseudonym in a column the policy pseudonymises",
 }
 IP_PATTERNS = (INTERNAL_IPV4, INTERNAL_IPV6)
-PSEUDONYM = r"^(?:usr|dev|hst|adr|mac|pth)-[a-z0-9]+-[a-z2-7]{26}$"
+PSEUDONYM = r"^(?:usr|dev|hst|adr|mac|pth|rec)-[a-z0-9]+-[a-z2-7]{26}$"
 MESSAGE_ID = r"^<[^<>@\s]+@[^<>@\s]+>$"
 _NON_ALNUM = r"[^\p{L}\p{N}]"
 _RE2_SPECIAL = set("\\.+*?()|[]{}^$")

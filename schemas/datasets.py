@@ -23,6 +23,7 @@ class IdentityKind(StrEnum):
     address = "adr"  # a personal network address (e.g. an employee's home IP)
     mac = "mac"  # a hardware address
     path = "pth"  # a home directory or personal path
+    record = "rec"  # a third party's record (a patient journal, a case file)
 
 
 ARROW_TYPES: dict[str, pa.DataType] = {
@@ -110,6 +111,27 @@ NETWORK_ACTIVITY = DatasetSpec(
         _c("gid", "int32", "socket owner gid (--log-uid)"),
         _c("actor_user", "string", "user behind the connection", identity=IdentityKind.user),
         _c("device", "string", "client device name", identity=IdentityKind.device),
+        _c("event_id", "string", "vendor message or log id (ASA 106023, FortiGate logid ...)"),
+        _c("event_type", "string", "vendor log type/subtype (traffic, threat, utm, vpn ...)"),
+        _c("outcome", "string", "success / failure, where the source says"),
+        _c("severity", "string", "vendor severity, lower case"),
+        _c("session_id", "string", "firewall session id"),
+        _c("duration", "int64", "connection duration, seconds"),
+        _c("bytes_in", "int64", "bytes from destination to source"),
+        _c("bytes_out", "int64", "bytes from source to destination"),
+        _c("app", "string", "application the firewall identified"),
+        _c(
+            "url",
+            "string",
+            "URL of a web request (threat/URL logs)",
+            url=True,
+            identity=IdentityKind.user,
+        ),
+        _c("url_category", "string", "URL category"),
+        _c("threat_name", "string", "threat or signature name"),
+        _c("nat_src_ip", "string", "source address after NAT", ip=True),
+        _c("nat_dst_ip", "string", "destination address after NAT", ip=True),
+        _c("vpn_tunnel", "string", "VPN tunnel or group policy"),
     ),
 )
 
@@ -133,6 +155,62 @@ AUTHENTICATION = DatasetSpec(
         _c("pwd", "string", "working directory", identity=IdentityKind.path),
         _c("reason", "string", "failure reason given by the program"),
         _c("key_fingerprint", "string", "public key fingerprint", identity=IdentityKind.user),
+        _c("event_id", "string", "vendor event id (Windows 4624 ...)"),
+        _c("logon_type", "string", "Windows logon type (2 interactive, 3 network, 10 remote ...)"),
+        _c(
+            "target_host",
+            "string",
+            "server named in explicit credentials",
+            identity=IdentityKind.host,
+        ),
+        _c("privileges", "list<string>", "special privileges assigned at logon (4672)"),
+        _c("session_id", "string", "logon id"),
+    ),
+)
+
+RECORD_ACCESS = DatasetSpec(
+    name="record_access",
+    class_uid=6005,
+    columns=(
+        *_EVENT_BASE,
+        _c("event_id", "string", "vendor event id (Windows 4663 ...)"),
+        _c("action", "string", "read / update / print / export / delete / access"),
+        _c("outcome", "string", "success / failure"),
+        _c("actor_user", "string", "who opened the record", identity=IdentityKind.user),
+        _c("actor_unit", "string", "care unit / department of the user"),
+        _c(
+            "record_id",
+            "string",
+            "the record opened (a third party's data)",
+            identity=IdentityKind.record,
+        ),
+        _c("record_unit", "string", "care unit the record belongs to"),
+        _c("reason_code", "string", "stated reason for the access (service need)"),
+        _c("object_type", "string", "File / Key / mailbox ... (Windows object access)"),
+        _c("object_name", "string", "object path or name", identity=IdentityKind.path),
+        _c("access", "list<string>", "accesses requested (ReadData, WriteData ...)"),
+        _c("process", "string", "program that accessed the object"),
+        _c("privileged", "bool", "the access used administrator privileges"),
+    ),
+)
+
+DEVICE_INVENTORY = DatasetSpec(
+    name="device_inventory",
+    class_uid=5001,
+    columns=(
+        *_EVENT_BASE,
+        _c("device", "string", "device name", identity=IdentityKind.device),
+        _c("owner", "string", "primary user (UPN)", identity=IdentityKind.user),
+        _c("ownership", "string", "corporate / personal"),
+        _c("model", "string", "device model"),
+        _c("manufacturer", "string", "manufacturer"),
+        _c("serial", "string", "serial number", identity=IdentityKind.device),
+        _c("os", "string", "operating system"),
+        _c("os_version", "string", "operating system version"),
+        _c("compliance", "string", "compliant / noncompliant / unknown ..."),
+        _c("phone_number", "string", "work phone number", identity=IdentityKind.user),
+        _c("last_sync", "timestamp", "last check-in with the MDM"),
+        _c("installed_apps", "list<string>", "installed applications"),
     ),
 )
 
@@ -165,8 +243,12 @@ DATA_SECURITY_FINDING = DatasetSpec(
 )
 
 DATASETS: dict[str, DatasetSpec] = {
-    d.name: d for d in (NETWORK_ACTIVITY, AUTHENTICATION, DATA_SECURITY_FINDING)
-}
+    d.name: d
+    for d in (
+        NETWORK_ACTIVITY, AUTHENTICATION, DATA_SECURITY_FINDING, RECORD_ACCESS,
+        DEVICE_INVENTORY,
+    )
+}  # fmt: skip
 
 
 # Columns loggvern adds to every stored row; no policy can remove them.

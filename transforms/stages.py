@@ -33,7 +33,10 @@ def parse_batch(batch: Batch, fmt: SourceFormat, ctx: ParseContext) -> Batch:
     all_rejects = pa.concat_tables(
         [batch.rejects, undecodable, rejects.select([ROW, REASON]).cast(REJECT_SCHEMA)]
     )
-    return replace(batch, events=table, rejects=all_rejects)
+    dropped = dict(batch.dropped)
+    for name, count in result.dropped.items():
+        dropped[name] = dropped.get(name, 0) + count
+    return replace(batch, events=table, rejects=all_rejects, dropped=dropped)
 
 
 def validate_batch(batch: Batch, fmt: SourceFormat) -> Batch:

@@ -43,6 +43,10 @@ class ParseResult:
 
     table: pa.Table
     rejects: pa.Table
+    # Fields the source carried that no dataset column takes and that were dropped at
+    # the edge (e.g. an MDM export's browser history), with how many values: counted,
+    # never stored.
+    dropped: dict[str, int] = field(default_factory=dict)
 
 
 Parser = Callable[[pa.StringArray, ParseContext], ParseResult]
@@ -50,11 +54,13 @@ Parser = Callable[[pa.StringArray, ParseContext], ParseResult]
 
 @dataclass(frozen=True)
 class SourceFormat:
-    """A supported input format: its name on the command line, its dataset, its parser."""
+    """A supported input format: its name on the command line, its dataset, its parser,
+    and for `--source auto` a test that says which lines of a batch look like it."""
 
     name: str
     dataset: DatasetSpec
     parse: Parser
+    detect: Callable[[pa.StringArray], pa.BooleanArray] | None = None
 
 
 def conform(table: pa.Table, dataset: DatasetSpec) -> pa.Table:

@@ -399,3 +399,4 @@ def _classify(prefixes: pa.Array) -> tuple[pa.Array, pa.Array]:
 
 
 IPTABLES = SourceFormat("iptables", NETWORK_ACTIVITY, parse_iptables)
+SOURCE_FORMATS = (IPTABLES,)

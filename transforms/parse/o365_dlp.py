@@ -404,3 +404,4 @@ def parse_o365_dlp(lines: pa.StringArray, ctx: ParseContext) -> ParseResult:
 
 
 O365_DLP = SourceFormat("o365-dlp", DATA_SECURITY_FINDING, parse_o365_dlp)
+SOURCE_FORMATS = (O365_DLP,)

@@ -1,13 +1,30 @@
-"""The input formats loggvern can ingest, by their command-line name."""
+"""The input formats loggvern can ingest, by their command-line name.
+
+Every module of this package that defines `SOURCE_FORMATS` (a tuple of SourceFormat)
+contributes its formats, so a new parser needs no edit here.
+"""
 
 from __future__ import annotations
 
-from transforms.parse.base import SourceFormat
-from transforms.parse.iptables import IPTABLES
-from transforms.parse.o365_dlp import O365_DLP
-from transforms.parse.sshd import SSHD
+import importlib
+import pkgutil
 
-FORMATS: dict[str, SourceFormat] = {f.name: f for f in (IPTABLES, SSHD, O365_DLP)}
+import transforms.parse as package
+from transforms.parse.base import SourceFormat
+
+
+def _discover() -> dict[str, SourceFormat]:
+    found: dict[str, SourceFormat] = {}
+    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"{package.__name__}.{info.name}")
+        for fmt in getattr(module, "SOURCE_FORMATS", ()):
+            if fmt.name in found:
+                raise RuntimeError(f"two parsers claim the format name {fmt.name!r}")
+            found[fmt.name] = fmt
+    return found
+
+
+FORMATS: dict[str, SourceFormat] = _discover()
 
 
 class UnknownFormatError(ValueError):

@@ -247,3 +247,4 @@ def _integer(digits: pa.Array, limit: int, errors, name: str) -> pa.Array:
 
 
 SSHD = SourceFormat("sshd", AUTHENTICATION, parse_sshd)
+SOURCE_FORMATS = (SSHD,)
