@@ -29,7 +29,7 @@ from transforms.parse.base import REJECT_SCHEMA, ParseContext
 from transforms.parse.registry import source_format
 from transforms.pseudonymize import Pseudonymizer
 from transforms.purpose import RunStamp
-from transforms.read_lines import CHUNK_LINES, Split, read_split
+from transforms.read_lines import CHUNK_LINES, Split, first_line, read_split
 from transforms.seal import seal_batch
 from transforms.sink import PartReport, write_batch
 from transforms.stages import (
@@ -84,7 +84,9 @@ class ParseLines(beam.DoFn):
         ctx = self.contexts.get(batch.source_file)
         if ctx is None:
             mtime = datetime.fromtimestamp(os.path.getmtime(batch.source_file), UTC)
-            ctx = self.contexts[batch.source_file] = ParseContext(mtime, self.job.timezone)
+            first = first_line(batch.source_file)
+            ctx = ParseContext(mtime, self.job.timezone, first)
+            self.contexts[batch.source_file] = ctx
         yield validate_batch(parse_batch(batch, self.fmt, ctx), self.fmt)
 
 

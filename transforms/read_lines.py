@@ -107,3 +107,14 @@ def split_lines(data: bytes) -> pa.BinaryArray:
     return pa.Array.from_buffers(
         pa.binary(), count, [None, pa.py_buffer(offsets), pa.py_buffer(body)]
     )
+
+
+def first_line(path: str, limit: int = 1 << 16) -> str | None:
+    """A file's first line, decoded (UTF-8 with a BOM dropped; undecodable bytes
+    replaced), without its terminator; None for an empty file."""
+    with open(path, "rb") as fh:
+        head = fh.read(limit)
+    if not head:
+        return None
+    line = head.split(b"\n", 1)[0].rstrip(b"\r")
+    return line.decode("utf-8-sig", errors="replace")

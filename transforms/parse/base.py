@@ -32,6 +32,9 @@ class ParseContext:
     reference_time: datetime = field(default_factory=lambda: datetime.now(UTC))
     # Zone of timestamps written without an offset (IANA name or "+HHMM").
     timezone: str = "UTC"
+    # The file's first line (decoded, at most 64 KiB), for formats with a header line
+    # (CSV exports): a batch from the middle of a file still knows its columns.
+    first_line: str | None = None
 
 
 @dataclass(frozen=True)
