@@ -66,9 +66,9 @@ class ReadSplit(beam.DoFn):
 
     def process(self, split: Split) -> Iterator[Batch]:
         empty = pa.table({"row": pa.array([], pa.int64())})
-        for chunk, (first_line, raw) in enumerate(read_split(split, self.job.chunk_lines)):
+        for chunk, (line_no, raw) in enumerate(read_split(split, self.job.chunk_lines)):
             yield Batch(
-                split.path, split.index, chunk, first_line, raw, empty, REJECT_SCHEMA.empty_table()
+                split.path, split.index, chunk, line_no, raw, empty, REJECT_SCHEMA.empty_table()
             )
 
 
