@@ -203,6 +203,16 @@ def build_refusals_section(view: LedgerView) -> RefusalsSection:
     return section
 
 
+def _auto_label(body: dict) -> str | None:  # type: ignore[type-arg]
+    """`--source auto` runs name a policy per format that may occur."""
+    policies = body.get("policies")
+    if not isinstance(policies, dict) or not policies:
+        return None
+    labels = [policy_label(p.get("id"), p.get("version")) for p in policies.values()
+              if isinstance(p, dict)]  # fmt: skip
+    return "auto: " + ", ".join(sorted(label for label in labels if label))
+
+
 def build_ingest_section(view: LedgerView) -> IngestSection:
     section = IngestSection()
     results = view.results(EntryKind.INGEST_RESULT)
@@ -222,7 +232,7 @@ def build_ingest_section(view: LedgerView) -> IngestSection:
             source=as_text(body.get("source")),
             files=len(files),
             bytes=sum(as_int(f.get("bytes")) or 0 for f in files if isinstance(f, dict)),
-            policy=policy_label(policy.get("id"), policy.get("version")),
+            policy=policy_label(policy.get("id"), policy.get("version")) or _auto_label(body),
             policy_sha256=as_text(policy.get("sha256")),
             aliases=as_text(body.get("aliases")),
             outcome=outcome,

@@ -33,7 +33,9 @@ def _parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("ingest", help="ingest log files into a store")
     s.add_argument("store", type=Path)
-    s.add_argument("--source", required=True, metavar="FORMAT", help="iptables, sshd, o365-dlp")
+    s.add_argument(
+        "--source", required=True, metavar="FORMAT", help="a format (see docs/formats.md) or auto"
+    )
     s.add_argument("paths", nargs="+", metavar="PATH")
     s.add_argument("--policy", type=Path, help="policy TOML (default: policies/<FORMAT>.toml)")
     s.add_argument("--aliases", type=Path, help="alias directory CSV (employee_id,identifier)")

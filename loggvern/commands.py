@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import shutil
 import sys
 from collections.abc import Callable, Sequence
@@ -31,6 +32,7 @@ from store.layout import MARKER, StoreError, StoreLayout
 from store.ledger import Ledger, LedgerError
 from store.ledger_entry import EntryKind
 from store.policy_registry import register_policy
+from transforms.auto_detect import AUTO
 from transforms.identity import AliasError
 from transforms.parse.registry import UnknownFormatError
 from transforms.sink import AccountingError
@@ -100,27 +102,41 @@ def ingest(
     run_ingest = _import_run_ingest()
     plan = plan_ingest(store, source, [str(p) for p in paths], policy, aliases, timezone)
     ledger = Ledger(plan.layout, actor or default_actor())
-    policy_sha = register_policy(plan.layout, ledger, plan.policy_path, plan.policy)
+    policies = {
+        name: {"id": p.policy.id, "version": p.policy.version,
+               "sha256": register_policy(plan.layout, ledger, p.path, p.policy)}
+        for name, p in plan.policies.items()
+    }  # fmt: skip
     with ledger.action(EntryKind.INGEST_INTENT, EntryKind.INGEST_RESULT,
-                       _ingest_intent(plan, policy_sha)) as outcome:  # fmt: skip
+                       _ingest_intent(plan, policies)) as outcome:  # fmt: skip
         summary = _run_planned(run_ingest, plan, source, runner, workers)
         outcome.fields.update(
             read=summary.read, written=summary.written, rejected=summary.rejected,
             lake_files=summary.lake_files, dropped=summary.dropped, reasons=summary.reasons,
+            formats=summary.formats,
         )  # fmt: skip
     return summary
 
 
-def _ingest_intent(plan: IngestPlan, policy_sha: str) -> dict[str, object]:
-    return {
+def _ingest_intent(plan: IngestPlan, policies: dict[str, dict[str, object]]) -> dict[str, object]:
+    body: dict[str, object] = {
         "run_id": plan.run_id,
-        "source": plan.fmt.name,
+        "source": plan.format_name,
         "files": [{"path": f.path, "sha256": f.sha256, "bytes": f.bytes} for f in plan.files],
         "lines": plan.total_lines,
-        "policy": {"id": plan.policy.id, "version": plan.policy.version, "sha256": policy_sha},
         "aliases": str(plan.aliases_path.resolve()) if plan.aliases_path else None,
         "timezone": plan.timezone,
     }
+    if plan.auto:
+        body["policies"] = policies
+        body["detected"] = [
+            {"path": os.path.realpath(d.path), "sampled": d.sampled, "formats": d.counts,
+             "by_header": d.fallback}
+            for d in plan.detections
+        ]  # fmt: skip
+    else:
+        body["policy"] = policies[plan.format_name]
+    return body
 
 
 def _run_planned(
@@ -149,6 +165,11 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     if summary.dropped:
         fields = ", ".join(f"{k}={v}" for k, v in sorted(summary.dropped.items()))
         err.print(f"fields dropped by policy {summary.policy_id}: {fields}", markup=False)
+    if summary.source_format == AUTO:
+        found = ", ".join(
+            f"{n} {f}" for f, n in sorted(summary.formats.items(), key=lambda x: -x[1])
+        )
+        err.print(f"detected: {found}", markup=False)
     if summary.rejected:
         why = ", ".join(f"{n} {r}" for r, n in sorted(summary.reasons.items(), key=lambda x: -x[1]))
         err.print(f"{summary.rejected} line(s) dead-lettered ({why})", markup=False)

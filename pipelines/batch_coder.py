@@ -34,11 +34,14 @@ class BatchCoder(beam.coders.Coder):
     def encode(self, value: Batch) -> bytes:
         meta = json.dumps(
             [value.source_file, value.split_index, value.chunk_index, value.first_line,
-             value.dropped]
+             value.dropped, value.source_format, value.subpart,
+             value.sealed is not None, value.line_numbers is not None]
         ).encode()  # fmt: skip
         parts = [meta, _ipc(pa.table({"raw": value.raw})), _ipc(value.events), _ipc(value.rejects)]
         if value.sealed is not None:
             parts.append(_ipc(value.sealed))
+        if value.line_numbers is not None:
+            parts.append(_ipc(pa.table({"line": value.line_numbers})))
         return b"".join(_LEN.pack(len(p)) + p for p in parts)
 
     def decode(self, encoded: bytes) -> Batch:
@@ -47,12 +50,15 @@ class BatchCoder(beam.coders.Coder):
             (size,) = _LEN.unpack_from(encoded, pos)
             parts.append(encoded[pos + _LEN.size : pos + _LEN.size + size])
             pos += _LEN.size + size
-        source_file, split_index, chunk_index, first_line, dropped = json.loads(parts[0])
+        (source_file, split_index, chunk_index, first_line, dropped, source_format, subpart,
+         has_sealed, has_lines) = json.loads(parts[0])  # fmt: skip
         raw = _table(parts[1]).column("raw").combine_chunks()
+        rest = parts[4:]
+        sealed = _table(rest.pop(0)) if has_sealed else None
+        lines = _table(rest.pop(0)).column("line").combine_chunks() if has_lines else None
         return Batch(
             source_file, split_index, chunk_index, first_line, raw,
-            _table(parts[2]), _table(parts[3]), dropped,
-            _table(parts[4]) if len(parts) > 4 else None,
+            _table(parts[2]), _table(parts[3]), dropped, sealed, source_format, subpart, lines,
         )  # fmt: skip
 
     def estimate_size(self, value: Batch) -> int:

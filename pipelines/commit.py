@@ -33,6 +33,7 @@ class RunSummary:
     reasons: dict[str, int] = field(default_factory=dict)  # why lines were dead-lettered
     lake_files: int = 0
     sealed: int = 0  # identities new to the vault
+    formats: dict[str, int] = field(default_factory=dict)  # lines per format ("" unrecognised)
     started: str = ""
     finished: str = ""
 
@@ -55,6 +56,8 @@ def commit_run(layout: StoreLayout, summary: RunSummary, expected_lines: int) ->
             summary.dropped[name] = summary.dropped.get(name, 0) + count
         for reason, count in report.reasons.items():
             summary.reasons[reason] = summary.reasons.get(reason, 0) + count
+        name = report.source_format or "unrecognised"
+        summary.formats[name] = summary.formats.get(name, 0) + report.read
     if summary.read != expected_lines or summary.read != summary.written + summary.rejected:
         raise AccountingError(
             f"run {summary.run_id}: planned {expected_lines} lines, read={summary.read} "

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -23,6 +23,7 @@ from store.custodians import load_vault_config
 from store.keys import load_keys
 from store.layout import StoreLayout
 from store.vault import Sealer, mac_key
+from transforms.auto_detect import AUTO, split_by_format
 from transforms.batch import Batch
 from transforms.identity import AliasDirectory
 from transforms.parse.base import REJECT_SCHEMA, ParseContext
@@ -49,11 +50,12 @@ class IngestJob:
 
     store: str
     run_id: str
-    format_name: str
-    policy: Policy
+    format_name: str  # a format, or "auto": detected per line
+    policies: dict[str, Policy]  # per format that may occur in this run
     aliases_path: str | None
     timezone: str = "UTC"
     chunk_lines: int = CHUNK_LINES
+    file_formats: dict[str, str] = field(default_factory=dict)  # auto: header-based files
 
     @property
     def run_dir(self) -> Path:
@@ -68,16 +70,19 @@ class ReadSplit(beam.DoFn):
         empty = pa.table({"row": pa.array([], pa.int64())})
         for chunk, (line_no, raw) in enumerate(read_split(split, self.job.chunk_lines)):
             yield Batch(
-                split.path, split.index, chunk, line_no, raw, empty, REJECT_SCHEMA.empty_table()
-            )
+                split.path, split.index, chunk, line_no, raw, empty, REJECT_SCHEMA.empty_table(),
+                source_format=self.job.format_name,
+            )  # fmt: skip
 
 
 class ParseLines(beam.DoFn):
+    """Parse and validate; with `--source auto` first split each chunk by format."""
+
     def __init__(self, job: IngestJob) -> None:
         self.job = job
 
     def setup(self) -> None:
-        self.fmt = source_format(self.job.format_name)
+        self.formats = {name: source_format(name) for name in self.job.policies}
         self.contexts: dict[str, ParseContext] = {}
 
     def process(self, batch: Batch) -> Iterator[Batch]:
@@ -87,7 +92,13 @@ class ParseLines(beam.DoFn):
             first = first_line(batch.source_file)
             ctx = ParseContext(mtime, self.job.timezone, first)
             self.contexts[batch.source_file] = ctx
-        yield validate_batch(parse_batch(batch, self.fmt, ctx), self.fmt)
+        parts = [batch]
+        if batch.source_format == AUTO:
+            fallback = self.job.file_formats.get(batch.source_file)
+            parts = split_by_format(batch, list(self.formats.values()), fallback)
+        for part in parts:
+            fmt = self.formats.get(part.source_format)
+            yield part if fmt is None else validate_batch(parse_batch(part, fmt, ctx), fmt)
 
 
 class Protect(beam.DoFn):
@@ -107,7 +118,10 @@ class Protect(beam.DoFn):
         self.sealer = Sealer(load_vault_config(layout).public(), mac_key(keys.pseudonym))
 
     def process(self, batch: Batch) -> Iterator[Batch]:
-        policy = self.job.policy
+        policy = self.job.policies.get(batch.source_format)
+        if policy is None:  # lines no format recognised: all rejected already
+            yield batch
+            return
         batch = attach_evidence(batch, self.evidence_key)
         batch = minimize_batch(batch, policy)
         batch = pseudonymize_batch(batch, policy, self.pz)
@@ -121,10 +135,11 @@ class WriteParts(beam.DoFn):
 
     def setup(self) -> None:
         self.deadletter_key = load_keys(StoreLayout(Path(self.job.store)).keys).deadletter
-        self.stamp = RunStamp(self.job.format_name, self.job.run_id)
 
     def process(self, batch: Batch) -> Iterator[PartReport]:
-        yield write_batch(batch, self.job.policy, self.stamp, self.job.run_dir, self.deadletter_key)
+        policy = self.job.policies.get(batch.source_format)
+        stamp = RunStamp(batch.source_format, self.job.run_id)
+        yield write_batch(batch, policy, stamp, self.job.run_dir, self.deadletter_key)
 
 
 class IngestSplits(beam.PTransform):

@@ -18,9 +18,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from schemas.policy import Policy, PolicyError, default_policy_path, load_policy
 from store.keys import load_keys
 from store.layout import StoreLayout
+from transforms.auto_detect import AUTO, FileDetection, detect_file
 from transforms.identity import AliasDirectory
 from transforms.parse.base import SourceFormat
-from transforms.parse.registry import source_format
+from transforms.parse.registry import FORMATS, source_format
 from transforms.read_lines import SPLIT_BYTES, Split, plan_splits
 
 
@@ -53,17 +54,44 @@ class InputFile:
 
 
 @dataclass(frozen=True)
+class PlannedPolicy:
+    policy: Policy
+    path: Path
+
+
+@dataclass(frozen=True)
 class IngestPlan:
     layout: StoreLayout
-    fmt: SourceFormat
-    policy: Policy
-    policy_path: Path
+    format_name: str  # a format, or "auto"
+    policies: dict[str, PlannedPolicy]  # per format the run may parse
     aliases_path: Path | None
     paths: tuple[str, ...]
     splits: tuple[Split, ...]
     run_id: str
     timezone: str
     files: tuple[InputFile, ...] = ()
+    detections: tuple[FileDetection, ...] = ()  # `auto`: what each file's sample looks like
+
+    @property
+    def auto(self) -> bool:
+        return self.format_name == AUTO
+
+    @property
+    def fmt(self) -> SourceFormat:
+        return source_format(self._single())
+
+    @property
+    def policy(self) -> Policy:
+        return self.policies[self._single()].policy
+
+    def _single(self) -> str:
+        if self.auto:
+            raise ValueError("an auto-detected run has a policy per format")
+        return self.format_name
+
+    @property
+    def file_formats(self) -> dict[str, str]:
+        return {d.path: d.fallback for d in self.detections if d.fallback}
 
     @property
     def total_bytes(self) -> int:
@@ -88,19 +116,21 @@ def plan_ingest(
     split_bytes: int = SPLIT_BYTES,
 ) -> IngestPlan:
     layout = StoreLayout(store).require()
-    fmt = source_format(format_name)
     check_timezone(timezone)
     if not paths:
         raise InputError("no input files given")
     for path in paths:
         _check_readable(path)
-    policy_path = policy_path or default_policy_path(fmt.name)
-    policy = load_policy(policy_path)
-    if policy.source != fmt.name or policy.dataset != fmt.dataset.name:
-        raise PolicyError(
-            f"{policy_path}: policy is for source {policy.source!r} ({policy.dataset}), "
-            f"not {fmt.name!r} ({fmt.dataset.name})"
-        )
+    if format_name == AUTO:
+        if policy_path is not None:
+            raise ConfigError(
+                "--policy cannot be combined with --source auto: each format detected uses "
+                "its default policy (policies/<format>.toml)"
+            )
+        policies = {name: _policy(fmt, None) for name, fmt in FORMATS.items()}
+    else:
+        fmt = source_format(format_name)
+        policies = {fmt.name: _policy(fmt, policy_path)}
     if aliases_path:
         AliasDirectory.load(aliases_path)  # refuse a bad directory now; workers read it again
     load_keys(layout.keys)  # refuse now if the keys are missing or exposed
@@ -114,10 +144,25 @@ def plan_ingest(
             InputFile(os.path.realpath(p), d, os.path.getsize(p))
             for p, d in zip(paths, digests, strict=True)
         ]
+    detections = ()
+    if format_name == AUTO:
+        formats = list(FORMATS.values())
+        detections = tuple(detect_file(p, formats) for p in paths)
     return IngestPlan(
-        layout, fmt, policy, policy_path, aliases_path, tuple(paths), tuple(splits),
-        new_run_id(), timezone, tuple(files),
+        layout, format_name, policies, aliases_path, tuple(paths), tuple(splits),
+        new_run_id(), timezone, tuple(files), detections,
     )  # fmt: skip
+
+
+def _policy(fmt: SourceFormat, path: Path | None) -> PlannedPolicy:
+    path = path or default_policy_path(fmt.name)
+    policy = load_policy(path)
+    if policy.source != fmt.name or policy.dataset != fmt.dataset.name:
+        raise PolicyError(
+            f"{path}: policy is for source {policy.source!r} ({policy.dataset}), "
+            f"not {fmt.name!r} ({fmt.dataset.name})"
+        )
+    return PlannedPolicy(policy, path)
 
 
 def _splits(path: str, split_bytes: int, first_index: int) -> list[Split]:

@@ -30,9 +30,9 @@ def run_ingest(
     job = job_for(plan)
     summary = RunSummary(
         run_id=plan.run_id,
-        source_format=plan.fmt.name,
-        policy_id=plan.policy.id,
-        policy_version=plan.policy.version,
+        source_format=plan.format_name,
+        policy_id="auto" if plan.auto else plan.policy.id,
+        policy_version=0 if plan.auto else plan.policy.version,
         files=list(plan.paths),
         started=datetime.now(UTC).isoformat(),
     )
@@ -60,10 +60,11 @@ def job_for(plan: IngestPlan) -> IngestJob:
     return IngestJob(
         store=str(plan.layout.root.resolve()),
         run_id=plan.run_id,
-        format_name=plan.fmt.name,
-        policy=plan.policy,
+        format_name=plan.format_name,
+        policies={name: planned.policy for name, planned in plan.policies.items()},
         aliases_path=str(plan.aliases_path.resolve()) if plan.aliases_path else None,
         timezone=plan.timezone,
+        file_formats=plan.file_formats,
     )
 
 

@@ -27,6 +27,11 @@ class Batch:
     rejects: pa.Table = field(default_factory=REJECT_SCHEMA.empty_table)
     dropped: dict[str, int] = field(default_factory=dict)  # field → values dropped
     sealed: pa.Table | None = None  # vault entries of identities first seen here
+    source_format: str = ""  # the format these lines are parsed as ("auto": not yet known)
+    # `--source auto` splits a chunk by detected format: then each part names its format
+    # in its id and carries the file line number of each of its lines.
+    subpart: str = ""
+    line_numbers: pa.Int64Array | None = None
 
     def __repr__(self) -> str:
         # Never show the data: lines and events hold identities until pseudonymised.
@@ -37,7 +42,14 @@ class Batch:
 
     @property
     def part_id(self) -> str:
-        return f"{self.split_index:05d}-{self.chunk_index:04d}"
+        base = f"{self.split_index:05d}-{self.chunk_index:04d}"
+        return f"{base}-{self.subpart}" if self.subpart else base
+
+    def lines_of(self, rows: pa.Array) -> pa.Array:
+        """File line numbers of the given rows."""
+        if self.line_numbers is not None:
+            return self.line_numbers.take(rows)
+        return pc.add(rows, self.first_line)
 
     def with_events(self, events: pa.Table, rejects: pa.Table | None = None) -> Batch:
         """Replace the events, appending rows refused by the stage that made them."""

@@ -45,14 +45,17 @@ class PartReport:
     deadletter: str | None = None
     vault: str | None = None  # staged sealed identities
     sealed: int = 0
+    source_format: str = ""  # the format the part's lines were parsed as ("" unrecognised)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
 
 
 def write_batch(
-    batch: Batch, policy: Policy, stamp: RunStamp, run_dir: Path, deadletter_key: bytes
+    batch: Batch, policy: Policy | None, stamp: RunStamp, run_dir: Path, deadletter_key: bytes
 ) -> PartReport:
+    """`policy` is None only for lines no format recognised (`--source auto`): they are
+    all rejected, so only a dead letter is written."""
     read = len(batch.raw)
     written = batch.events.num_rows
     rejected = batch.rejects.num_rows
@@ -67,12 +70,15 @@ def write_batch(
     report = PartReport(
         batch.part_id, batch.source_file, batch.first_line, read, written, rejected, batch.dropped
     )
+    report.source_format = batch.source_format
+    if policy is None and written:
+        raise AccountingError(f"{batch.source_file}: {written} rows without a format or policy")
     if rejected:
         counts = pc.value_counts(batch.rejects.column(REASON).combine_chunks())
         report.reasons = {
             c["values"]: c["counts"] for c in counts.to_pylist() if c["values"] is not None
         }
-    for purpose in policy.purposes:
+    for purpose in policy.purposes if policy is not None else ():
         table = project(batch.events, policy, purpose, stamp)
         report.files += _write_partitions(
             table, policy.dataset, purpose.value, batch, stamp, run_dir
@@ -132,7 +138,7 @@ def _dead_letters(batch: Batch) -> pa.Table:
     return pa.table(
         {
             "file": pa.array([batch.source_file] * rejects.num_rows, pa.string()),
-            "line": pc.add(rows, batch.first_line),
+            "line": batch.lines_of(rows),
             "reason": rejects.column(REASON),
             "raw": batch.raw.take(rows),
         }

@@ -398,5 +398,13 @@ def _classify(prefixes: pa.Array) -> tuple[pa.Array, pa.Array]:
     return action.cast(pa.string()), name
 
 
-IPTABLES = SourceFormat("iptables", NETWORK_ACTIVITY, parse_iptables)
+_NETFILTER_LINE = r"(?:^|[\s\]])IN=\S* OUT=\S* .*SRC=[0-9a-fA-F.:]+ DST="
+
+
+def detect_iptables(lines: pa.StringArray) -> pa.BooleanArray:
+    """`--source auto`: lines that look like this format (see transforms/auto_detect.py)."""
+    return pc.fill_null(pc.match_substring_regex(lines, _NETFILTER_LINE), False)
+
+
+IPTABLES = SourceFormat("iptables", NETWORK_ACTIVITY, parse_iptables, detect_iptables)
 SOURCE_FORMATS = (IPTABLES,)

@@ -34,6 +34,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from schemas.datasets import DATA_SECURITY_FINDING
 from transforms.parse.base import (
@@ -403,5 +404,13 @@ def parse_o365_dlp(lines: pa.StringArray, ctx: ParseContext) -> ParseResult:
     return ParseResult(table=table, rejects=rejects)
 
 
-O365_DLP = SourceFormat("o365-dlp", DATA_SECURITY_FINDING, parse_o365_dlp)
+_DLP_RECORD = r'^\s*\{.*"Operation"\s*:\s*"(?i:dlp)[A-Za-z]*"'
+
+
+def detect_o365_dlp(lines: pa.StringArray) -> pa.BooleanArray:
+    """`--source auto`: lines that look like this format (see transforms/auto_detect.py)."""
+    return pc.fill_null(pc.match_substring_regex(lines, _DLP_RECORD), False)
+
+
+O365_DLP = SourceFormat("o365-dlp", DATA_SECURITY_FINDING, parse_o365_dlp, detect_o365_dlp)
 SOURCE_FORMATS = (O365_DLP,)

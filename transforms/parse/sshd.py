@@ -246,5 +246,13 @@ def _integer(digits: pa.Array, limit: int, errors, name: str) -> pa.Array:
     return pc.if_else(too_big, None, value).cast(pa.int32())
 
 
-SSHD = SourceFormat("sshd", AUTHENTICATION, parse_sshd)
+_AUTH_PROGRAM = r"\s(?:sshd|sudo)(?:\[\d+\])?: "
+
+
+def detect_sshd(lines: pa.StringArray) -> pa.BooleanArray:
+    """`--source auto`: lines that look like this format (see transforms/auto_detect.py)."""
+    return pc.fill_null(pc.match_substring_regex(lines, _AUTH_PROGRAM), False)
+
+
+SSHD = SourceFormat("sshd", AUTHENTICATION, parse_sshd, detect_sshd)
 SOURCE_FORMATS = (SSHD,)

@@ -1,0 +1,128 @@
+"""`--source auto`: which format each line is, and a chunk split into one part per format.
+
+Every format's `detect` looks at a whole batch of lines at once (vectorised); the first
+format (in name order) that claims a line takes it. Files whose lines no detector can
+claim by themselves (CSV exports with a header) get a per-file default format, chosen
+at planning time by trying each format on the file's first lines with its header
+(`detect_file`). Lines that nothing claims are rejected with a reason, so every line is
+still accounted for.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from itertools import islice
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from transforms.batch import Batch
+from transforms.decode import decode_lines
+from transforms.parse.base import REASON, REJECT_SCHEMA, ROW, ParseContext, SourceFormat
+
+UNRECOGNISED = "format not recognised (--source auto)"
+AUTO = "auto"
+SAMPLE_LINES = 1000
+
+
+def detect_lines(
+    lines: pa.StringArray, formats: Sequence[SourceFormat], fallback: str | None = None
+) -> pa.Array:
+    """The format name claiming each line (null: none)."""
+    names = pa.nulls(len(lines), pa.string())
+    for fmt in sorted(formats, key=lambda f: f.name):
+        if fmt.detect is None:
+            continue
+        claimed = pc.and_(pc.fill_null(fmt.detect(lines), False), pc.is_null(names))
+        if pc.any(claimed).as_py():
+            names = pc.if_else(claimed, pa.scalar(fmt.name), names)
+    if fallback is not None:
+        names = pc.fill_null(names, pa.scalar(fallback))
+    return names
+
+
+def split_by_format(
+    batch: Batch, formats: Sequence[SourceFormat], fallback: str | None = None
+) -> list[Batch]:
+    """One batch per detected format (lines keep their file line numbers), plus one for
+    the lines no format claims, all of them already rejected."""
+    text, undecodable = decode_lines(batch.raw)
+    names = detect_lines(text, formats, fallback)
+    if undecodable.num_rows:
+        bad = pc.is_in(pa.array(range(len(text)), pa.int64()), undecodable.column(ROW))
+        names = pc.if_else(bad, pa.scalar(None, pa.string()), names)
+    lines = batch.lines_of(pa.array(range(len(batch.raw)), pa.int64()))
+    parts = []
+    for name in sorted(n for n in pc.unique(names).to_pylist() if n is not None):
+        rows = pc.indices_nonzero(pc.fill_null(pc.equal(names, name), False))
+        parts.append(_part(batch, rows, lines, name, name))
+    rows = pc.indices_nonzero(pc.is_null(names))
+    if len(rows):
+        part = _part(batch, rows, lines, "", "unrecognised")
+        parts.append(replace(part, rejects=_unrecognised(rows, undecodable)))
+    return parts
+
+
+def _part(batch: Batch, rows: pa.Array, lines: pa.Array, fmt: str, subpart: str) -> Batch:
+    return replace(
+        batch, raw=batch.raw.take(rows), line_numbers=lines.take(rows), source_format=fmt,
+        subpart=subpart, events=pa.table({ROW: pa.array([], pa.int64())}),
+        rejects=REJECT_SCHEMA.empty_table(),
+    )  # fmt: skip
+
+
+def _unrecognised(rows: pa.Array, undecodable: pa.Table) -> pa.Table:
+    """Rejects of the unclaimed part (its rows renumbered 0..n-1): undecodable lines keep
+    their decoding reason, the rest are unrecognised."""
+    reasons = dict(zip(undecodable.column(ROW).to_pylist(),
+                       undecodable.column(REASON).to_pylist(), strict=True))  # fmt: skip
+    texts = [reasons.get(r, UNRECOGNISED) for r in rows.to_pylist()]
+    return pa.table(
+        {ROW: pa.array(range(len(texts)), pa.int64()), REASON: pa.array(texts, pa.string())}
+    )
+
+
+@dataclass(frozen=True)
+class FileDetection:
+    """What a sample of a file's first lines looks like."""
+
+    path: str
+    sampled: int
+    counts: dict[str, int]  # lines per format claimed by the detectors
+    fallback: str | None  # the format of lines no detector claims (header-based files)
+
+    def describe(self) -> str:
+        found = ", ".join(f"{n} {name}" for name, n in Counter(self.counts).most_common())
+        extra = f"; the rest as {self.fallback} (by its header)" if self.fallback else ""
+        return f"{self.path}: {found or 'nothing recognised'} in {self.sampled} lines{extra}"
+
+
+def detect_file(path: str, formats: Sequence[SourceFormat]) -> FileDetection:
+    with open(path, "rb") as fh:
+        raw = [line.rstrip(b"\r\n") for line in islice(fh, SAMPLE_LINES)]
+    text, _ = decode_lines(pa.array(raw, pa.binary()))
+    names = detect_lines(text, formats)
+    counts = {
+        c["values"]: c["counts"] for c in pc.value_counts(names).to_pylist() if c["values"]
+    }
+    fallback = None
+    if len(raw) > 1 and sum(counts.values()) * 2 < len(raw):
+        fallback = _by_header(text, formats)
+    return FileDetection(path, len(raw), counts, fallback)
+
+
+def _by_header(text: pa.StringArray, formats: Sequence[SourceFormat]) -> str | None:
+    """The format that parses most of the sample when told its first line is a header."""
+    header = text[0].as_py()
+    ctx = ParseContext(first_line=header)
+    best, best_rows = None, 0
+    for fmt in sorted(formats, key=lambda f: f.name):
+        try:
+            parsed = fmt.parse(text.slice(1), ctx).table.num_rows
+        except Exception:  # noqa: BLE001 - a parser failing on a foreign file is a "no"
+            continue
+        if parsed > best_rows:
+            best, best_rows = fmt.name, parsed
+    return best if best_rows * 2 >= len(text) - 1 else None
