@@ -316,3 +316,10 @@ def test_protocol_lower_case_beyond_ascii() -> None:
     protocols = ["TCP", "ÅÆØ", "ICMPv6-OVER-LONG-NAME", "İ"]
     got = parse(*[line.format(p) for p in protocols]).table.column("protocol")
     assert got.to_pylist() == pc.utf8_lower(pa.array(protocols)).to_pylist()
+
+
+def test_batch_without_any_equals_sign_is_rejected_not_crashed() -> None:
+    """Found by the robustness suite: a chunk with no '=' at all (e.g. one empty line)."""
+    result = parse_iptables(pa.array(["", "no keys here"]), ParseContext())
+    assert result.table.num_rows == 0
+    assert result.rejects.column("row").to_pylist() == [0, 1]

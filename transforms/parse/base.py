@@ -64,6 +64,10 @@ class SourceFormat:
     dataset: DatasetSpec
     parse: Parser
     detect: Callable[[pa.StringArray], pa.BooleanArray] | None = None
+    # Typical valid lines (invented, no real person's data): the robustness tests mutate
+    # them and docs/formats.md shows them. For a format with a header line, the first
+    # example is the header.
+    examples: tuple[str, ...] = ()
 
 
 def conform(table: pa.Table, dataset: DatasetSpec) -> pa.Table:

@@ -166,6 +166,8 @@ def _first_from(pos: np.ndarray, i: np.ndarray, target: np.ndarray) -> np.ndarra
     """np.searchsorted(pos, target) for a sorted `pos`, knowing it is at most a few steps
     after `i` (the syslog header rarely holds a '='): cheaper than a binary search."""
     i, last = i.copy(), len(pos) - 1
+    if last < 0:  # no '=' in the whole batch: every row is "not found"
+        return i
     rows = np.flatnonzero((i <= last) & (pos[np.minimum(i, last)] < target))
     for _ in range(4):
         i[rows] += 1
@@ -406,5 +408,15 @@ def detect_iptables(lines: pa.StringArray) -> pa.BooleanArray:
     return pc.fill_null(pc.match_substring_regex(lines, _NETFILTER_LINE), False)
 
 
-IPTABLES = SourceFormat("iptables", NETWORK_ACTIVITY, parse_iptables, detect_iptables)
+IPTABLES = SourceFormat(
+    "iptables",
+    NETWORK_ACTIVITY,
+    parse_iptables,
+    detect_iptables,
+    examples=(
+        "Nov 16 08:00:01 fw1 kernel: [1234.567890] [UFW BLOCK] IN=eth0 OUT= MAC=00:16:3e:aa:bb:cc:00:16:3e:dd:ee:ff:08:00 SRC=203.0.113.7 DST=10.20.1.5 LEN=60 TOS=0x00 PREC=0x00 TTL=50 ID=4242 DF PROTO=TCP SPT=51515 DPT=22 WINDOW=64240 RES=0x00 SYN URGP=0",  # noqa: E501
+        "2026-11-16T08:00:02.123456+01:00 edge1 kernel: [set-rule-A] IN=eth1 OUT=eth0 SRC=10.20.3.44 DST=198.51.100.20 LEN=52 TTL=63 PROTO=UDP SPT=53000 DPT=443 LEN=32",  # noqa: E501
+        "Nov 16 08:00:03 fw1 kernel: ACCEPT IN=eth0 OUT=eth1 SRC=2001:db8::7 DST=2001:db8:1::5 LEN=80 TC=0 HOPLIMIT=63 FLOWLBL=0 PROTO=ICMPv6 TYPE=128 CODE=0 ID=1 SEQ=1",  # noqa: E501
+    ),
+)
 SOURCE_FORMATS = (IPTABLES,)

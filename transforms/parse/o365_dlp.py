@@ -412,5 +412,13 @@ def detect_o365_dlp(lines: pa.StringArray) -> pa.BooleanArray:
     return pc.fill_null(pc.match_substring_regex(lines, _DLP_RECORD), False)
 
 
-O365_DLP = SourceFormat("o365-dlp", DATA_SECURITY_FINDING, parse_o365_dlp, detect_o365_dlp)
+O365_DLP = SourceFormat(
+    "o365-dlp",
+    DATA_SECURITY_FINDING,
+    parse_o365_dlp,
+    detect_o365_dlp,
+    examples=(
+        '{"CreationTime": "2026-11-16T08:02:00", "Id": "5d1b6a1e-0000-4000-8000-000000000001", "Operation": "DLPRuleMatch", "OrganizationId": "00000000-0000-4000-8000-000000000000", "RecordType": 13, "UserKey": "DlpAgent", "UserType": 4, "Workload": "Exchange", "UserId": "kari.nordmann@fjordvik.kommune.no", "IncidentId": "6e2c", "PolicyDetails": [{"PolicyId": "p1", "PolicyName": "Personal data", "Rules": [{"RuleId": "r1", "RuleName": "Norwegian ID numbers", "Severity": "High", "Actions": ["BlockAccess"], "ConditionsMatched": {"SensitiveInformation": [{"SensitiveInformationTypeName": "Norway Identification Number", "SensitiveType": "a1", "Count": 3, "Confidence": 85}]}}]}], "SensitiveInfoDetectionIsIncluded": true, "ExchangeMetaData": {"From": "kari.nordmann@fjordvik.kommune.no", "To": ["someone@gmail.com"], "Subject": "list", "MessageID": "<a1@fjordvik.kommune.no>"}}',  # noqa: E501
+    ),
+)
 SOURCE_FORMATS = (O365_DLP,)

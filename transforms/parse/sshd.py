@@ -254,5 +254,15 @@ def detect_sshd(lines: pa.StringArray) -> pa.BooleanArray:
     return pc.fill_null(pc.match_substring_regex(lines, _AUTH_PROGRAM), False)
 
 
-SSHD = SourceFormat("sshd", AUTHENTICATION, parse_sshd, detect_sshd)
+SSHD = SourceFormat(
+    "sshd",
+    AUTHENTICATION,
+    parse_sshd,
+    detect_sshd,
+    examples=(
+        "Nov 16 08:01:02 jump1 sshd[4242]: Failed password for invalid user admin from 203.0.113.7 port 51515 ssh2",  # noqa: E501
+        "Nov 16 08:01:09 jump1 sshd[4250]: Accepted publickey for kari from 198.51.100.23 port 40022 ssh2: ED25519 SHA256:abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQ",  # noqa: E501
+        "Nov 16 08:02:00 app3 sudo:     kari : TTY=pts/0 ; PWD=/home/kari ; USER=root ; COMMAND=/usr/bin/systemctl restart nginx",  # noqa: E501
+    ),
+)
 SOURCE_FORMATS = (SSHD,)
