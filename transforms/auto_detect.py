@@ -104,9 +104,7 @@ def detect_file(path: str, formats: Sequence[SourceFormat]) -> FileDetection:
         raw = [line.rstrip(b"\r\n") for line in islice(fh, SAMPLE_LINES)]
     text, _ = decode_lines(pa.array(raw, pa.binary()))
     names = detect_lines(text, formats)
-    counts = {
-        c["values"]: c["counts"] for c in pc.value_counts(names).to_pylist() if c["values"]
-    }
+    counts = {c["values"]: c["counts"] for c in pc.value_counts(names).to_pylist() if c["values"]}
     fallback = None
     if len(raw) > 1 and sum(counts.values()) * 2 < len(raw):
         fallback = _by_header(text, formats)
