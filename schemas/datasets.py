@@ -191,6 +191,13 @@ RECORD_ACCESS = DatasetSpec(
         _c("access", "list<string>", "accesses requested (ReadData, WriteData ...)"),
         _c("process", "string", "program that accessed the object"),
         _c("privileged", "bool", "the access used administrator privileges"),
+        _c("session_id", "string", "logon id of the session (joins Windows 4672 logons)"),
+        _c(
+            "store_class",
+            "string",
+            "privileged store the object is in: quarantine / mailbox "
+            "/ hr / journal / backup (from its path), else null",
+        ),
     ),
 )
 
