@@ -37,7 +37,8 @@ def _timezone(base: Path, name: str) -> str:
     """`event.timezone` from the fixture's config (the YAML is not always valid YAML)."""
     for config in (base / f"{name}-config.yml", base / "test-common-config.yml"):
         if config.exists():
-            found = re.search(r"event\.timezone:\s*['\"]?([^'\"\s]+)", config.read_text())
+            text = config.read_text()
+            found = re.search(r"(?:event\.timezone|_tmp\.tz_offset):\s*['\"]?([^'\"\s]+)", text)
             if found:
                 return found.group(1)
     return "UTC"

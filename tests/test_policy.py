@@ -25,8 +25,14 @@ def _variant(tmp_path: Path, old: str, new: str) -> Path:
 
 
 def test_default_policies_load() -> None:
-    ids = {p.id for p in default_policies()}
-    assert ids == {"iptables-default", "sshd-default", "o365-dlp-default"}
+    """Every format has its default policy, for its own source and dataset."""
+    from transforms.parse.registry import FORMATS
+
+    policies = {p.source: p for p in default_policies()}
+    assert set(policies) == set(FORMATS)
+    for name, fmt in FORMATS.items():
+        assert policies[name].id == f"{name}-default"
+        assert policies[name].dataset == fmt.dataset.name
 
 
 @pytest.mark.parametrize(
