@@ -23,14 +23,20 @@ from store.signing import SIGNING_KEY_FILE, generate_signing_key
 
 
 def catalog_schemas(policies: list[Policy]) -> dict[tuple[str, Purpose], pa.Schema]:
-    """Anchor schema of every dataset × purpose: from the policy granting it, if any."""
+    """Anchor schema of every dataset × purpose: the union of the columns every policy
+    granting it stores (several formats feed one dataset)."""
     schemas: dict[tuple[str, Purpose], pa.Schema] = {}
     for dataset in DATASETS:
         for purpose in Purpose:
             schemas[(dataset, purpose)] = minimal_schema()
+    granted: dict[tuple[str, Purpose], list[pa.Schema]] = {}
     for policy in policies:
         for purpose in policy.purposes:
-            schemas[(policy.dataset, purpose)] = purpose_schema(policy, purpose)
+            granted.setdefault((policy.dataset, purpose), []).append(
+                purpose_schema(policy, purpose)
+            )
+    for key, found in granted.items():  # several formats feed one dataset: all columns
+        schemas[key] = pa.unify_schemas(found)
     return schemas
 
 
