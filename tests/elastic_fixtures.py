@@ -34,11 +34,12 @@ def load(folder: str, name: str) -> Fixture:
 
 
 def _timezone(base: Path, name: str) -> str:
-    """`event.timezone` from the fixture's config (the YAML is not always valid YAML)."""
+    """`event.timezone` or a `tz_offset` from the fixture's config (the YAML is not always
+    valid YAML)."""
     for config in (base / f"{name}-config.yml", base / "test-common-config.yml"):
         if config.exists():
             text = config.read_text()
-            found = re.search(r"(?:event\.timezone|_tmp\.tz_offset):\s*['\"]?([^'\"\s]+)", text)
+            found = re.search(r"(?:event\.timezone|tz_offset)['\"]?:\s*['\"]?([^'\"\s]+)", text)
             if found:
                 return found.group(1)
     return "UTC"
