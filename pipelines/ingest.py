@@ -56,6 +56,7 @@ class IngestJob:
     timezone: str = "UTC"
     chunk_lines: int = CHUNK_LINES
     file_formats: dict[str, str] = field(default_factory=dict)  # auto: header-based files
+    format_order: tuple[str, ...] = ()  # auto: most common formats first (detection cost)
 
     @property
     def run_dir(self) -> Path:
@@ -95,7 +96,8 @@ class ParseLines(beam.DoFn):
         parts = [batch]
         if batch.source_format == AUTO:
             fallback = self.job.file_formats.get(batch.source_file)
-            parts = split_by_format(batch, list(self.formats.values()), fallback)
+            formats = list(self.formats.values())
+            parts = split_by_format(batch, formats, fallback, self.job.format_order)
         for part in parts:
             fmt = self.formats.get(part.source_format)
             yield part if fmt is None else validate_batch(parse_batch(part, fmt, ctx), fmt)

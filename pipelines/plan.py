@@ -90,6 +90,15 @@ class IngestPlan:
         return self.format_name
 
     @property
+    def format_order(self) -> tuple[str, ...]:
+        """Formats by how many sampled lines they claimed, most first."""
+        seen: dict[str, int] = {}
+        for d in self.detections:
+            for name, n in d.counts.items():
+                seen[name] = seen.get(name, 0) + n
+        return tuple(sorted(seen, key=lambda name: (-seen[name], name)))
+
+    @property
     def file_formats(self) -> dict[str, str]:
         return {d.path: d.fallback for d in self.detections if d.fallback}
 

@@ -65,6 +65,7 @@ def job_for(plan: IngestPlan) -> IngestJob:
         aliases_path=str(plan.aliases_path.resolve()) if plan.aliases_path else None,
         timezone=plan.timezone,
         file_formats=plan.file_formats,
+        format_order=plan.format_order,
     )
 
 

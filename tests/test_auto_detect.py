@@ -137,3 +137,18 @@ def test_auto_refuses_a_policy_and_says_what_it_detected(
     assert main(args) == 0
     err = capsys.readouterr().err
     assert "detected: 12 iptables, 12 sshd, 3 o365-dlp, 3 unrecognised" in err
+
+
+def test_detectors_are_disjoint_on_every_formats_examples() -> None:
+    """No line is claimed by two detectors, so their order changes cost, never answers."""
+    for name, fmt in FORMATS.items():
+        lines = pa.array(list(fmt.examples))
+        claims = [
+            other.name
+            for other in FORMATS.values()
+            if other.detect is not None and pc.any(pc.fill_null(other.detect(lines), False)).as_py()
+        ]
+        assert claims in ([], [name]), f"{name}'s examples claimed by {claims}"
+        for order in ((), (name,), tuple(reversed(sorted(FORMATS)))):
+            found = detect_lines(lines, list(FORMATS.values()), order=order).to_pylist()
+            assert set(found) <= {name, None}

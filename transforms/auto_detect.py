@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from itertools import islice
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -28,28 +29,53 @@ SAMPLE_LINES = 1000
 
 
 def detect_lines(
-    lines: pa.StringArray, formats: Sequence[SourceFormat], fallback: str | None = None
+    lines: pa.StringArray,
+    formats: Sequence[SourceFormat],
+    fallback: str | None = None,
+    order: Sequence[str] = (),
 ) -> pa.Array:
-    """The format name claiming each line (null: none)."""
-    names = pa.nulls(len(lines), pa.string())
-    for fmt in sorted(formats, key=lambda f: f.name):
-        if fmt.detect is None:
+    """The format name claiming each line (null: none).
+
+    Each detector sees only the lines no earlier one claimed, so the formats expected to
+    be most common (`order`, from the planning sample) go first: a file that is 90% one
+    format pays the other detectors on 10% of its lines. The detectors are disjoint (no
+    line is claimed by two; tested), so the order changes the cost, not the answer."""
+    rank = {name: i for i, name in enumerate(order)}
+    ranked = sorted(
+        (f for f in formats if f.detect is not None),
+        key=lambda f: (rank.get(f.name, len(rank)), f.name),
+    )
+    codes = np.full(len(lines), -1, np.int32)
+    rows = np.arange(len(lines))
+    current = lines
+    for code, fmt in enumerate(ranked):
+        if len(current) == 0:
+            break
+        claimed = pc.fill_null(fmt.detect(current), False)  # type: ignore[misc]
+        if not pc.any(claimed).as_py():
             continue
-        claimed = pc.and_(pc.fill_null(fmt.detect(lines), False), pc.is_null(names))
-        if pc.any(claimed).as_py():
-            names = pc.if_else(claimed, pa.scalar(fmt.name), names)
+        mask = claimed.to_numpy(zero_copy_only=False)
+        codes[rows[mask]] = code
+        rows = rows[~mask]
+        current = current.filter(pc.invert(claimed))
+    dictionary = pa.array([f.name for f in ranked], pa.string())
+    indices = pa.array(codes, pa.int32(), mask=codes < 0)
+    names = pa.DictionaryArray.from_arrays(indices, dictionary).cast(pa.string())
     if fallback is not None:
         names = pc.fill_null(names, pa.scalar(fallback))
     return names
 
 
 def split_by_format(
-    batch: Batch, formats: Sequence[SourceFormat], fallback: str | None = None
+    batch: Batch,
+    formats: Sequence[SourceFormat],
+    fallback: str | None = None,
+    order: Sequence[str] = (),
 ) -> list[Batch]:
     """One batch per detected format (lines keep their file line numbers), plus one for
     the lines no format claims, all of them already rejected."""
     text, undecodable = decode_lines(batch.raw)
-    names = detect_lines(text, formats, fallback)
+    names = detect_lines(text, formats, fallback, order)
     if undecodable.num_rows:
         bad = pc.is_in(pa.array(range(len(text)), pa.int64()), undecodable.column(ROW))
         names = pc.if_else(bad, pa.scalar(None, pa.string()), names)

@@ -41,9 +41,12 @@ def mixable_examples() -> dict[str, list[str]]:
 
 
 def _vary(line: str, rng: random.Random) -> str:
+    """Addresses from a pool of 1,024 per network (logs repeat their hosts; a new address
+    on every line would make every line a new identity to pseudonymise and seal)."""
+
     def address(m: re.Match[str]) -> str:
-        first = m.group(1)
-        return f"{first}.{m.group(2)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
+        host = rng.randrange(1024)
+        return f"{m.group(1)}.{m.group(2)}.{host // 254}.{host % 254 + 1}"
 
     line = _IPV4.sub(address, line)
     return _PORT.sub(lambda _: str(rng.randrange(1024, 65535)), line)
