@@ -152,3 +152,20 @@ def test_detectors_are_disjoint_on_every_formats_examples() -> None:
         for order in ((), (name,), tuple(reversed(sorted(FORMATS)))):
             found = detect_lines(lines, list(FORMATS.values()), order=order).to_pylist()
             assert set(found) <= {name, None}
+
+
+def test_csv_exports_are_recognised_by_their_header(tmp_path: Path) -> None:
+    records = tmp_path / "oppslag.csv"
+    header = "tidspunkt;bruker;brukers_enhet;journal_id;journalens_enhet;handling;begrunnelse"
+    rows = [f"2026-11-16T08:{i:02d}:00Z;nina;Post 1;{20000 + i};Post 1;read;BEH" for i in range(40)]
+    records.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
+    log = tmp_path / "mixed.log"
+    lines = _mixed(log)
+    found = detect_file(str(records), list(FORMATS.values()))
+    assert found.counts == {} and found.fallback == "record-access-csv"
+    store = tmp_path / "store"
+    init_store(store, default_policies(), "op")
+    summary = ingest(store, "auto", [records, log], actor="op")
+    assert summary.read == 41 + len(lines) == summary.written + summary.rejected
+    assert summary.formats["record-access-csv"] == 41 and summary.formats["iptables"] == 12
+    assert summary.reasons["CSV header line (not an event)"] == 1
