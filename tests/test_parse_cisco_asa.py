@@ -6,17 +6,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
-from loggvern.commands import ingest
-from schemas.datasets import NETWORK_ACTIVITY
-from schemas.policy import default_policies
-from store.init import init_store
 from tests import elastic_fixtures as ef
+from tests import parser_checks as checks
 from transforms.identity import normalize_identifier
 from transforms.parse.base import REASON, ROW, ParseContext
 from transforms.parse.cisco_asa import (
@@ -24,9 +19,7 @@ from transforms.parse.cisco_asa import (
     NOT_ASA,
     UNRECOGNISED,
     UNSUPPORTED_ID,
-    parse_cisco_asa,
 )
-from transforms.parse.registry import FORMATS
 
 CTX = ParseContext(reference_time=datetime(2026, 11, 20, 12, tzinfo=UTC))
 HEAD = "Nov 16 2026 08:00:01 fw-asa1 : "
@@ -40,19 +33,11 @@ REASONS = {
 
 
 def parse(*lines: str | None, ctx: ParseContext = CTX):
-    result = parse_cisco_asa(pa.array(list(lines), pa.string()), ctx)
-    assert result.table.schema.names == [ROW, *NETWORK_ACTIVITY.column_names]
-    ok, rejected = result.table.column(ROW).to_pylist(), result.rejects.column(ROW).to_pylist()
-    assert sorted(ok + rejected) == list(range(len(lines))), "each line in table or rejects"
-    assert not set(ok) & set(rejected)
-    assert set(result.rejects.column(REASON).to_pylist()) <= REASONS, "fixed reasons only"
-    return result
+    return checks.parse_accounted(CISCO_ASA, lines, ctx, REASONS)
 
 
 def row(line: str, ctx: ParseContext = CTX) -> dict:
-    result = parse(line, ctx=ctx)
-    assert result.rejects.num_rows == 0, result.rejects.to_pylist()
-    return result.table.to_pylist()[0]
+    return checks.single_row(parse(line, ctx=ctx))
 
 
 T = "203.0.113.7"  # an attacker
@@ -195,16 +180,11 @@ def test_rejected_with_fixed_reasons(line: str | None, reason: str) -> None:
 
 def test_detect_claims_asa_and_nothing_else() -> None:
     ours = [f"{HEAD}%ASA-{tag}: {text}" for tag, text, _ in MESSAGES] + list(CISCO_ASA.examples)
-    others = [e for name, f in FORMATS.items() if name != "cisco-asa" for e in f.examples]
-    others += [
+    others = checks.other_examples("cisco-asa") + [
         "Nov 16 08:00:01 rtr1 %SEC-6-IPACCESSLOGP: list 101 denied tcp 1.2.3.4(1) -> 5.6.7.8(2)",
         "Nov 16 08:00:01 fw1 kernel: [UFW BLOCK] IN=eth0 OUT= SRC=1.2.3.4 DST=5.6.7.8",
     ]
-    assert all(CISCO_ASA.detect(pa.array(ours)).to_pylist())
-    assert not any(CISCO_ASA.detect(pa.array(others, pa.string())).to_pylist())
-    for name, fmt in FORMATS.items():
-        if name != "cisco-asa" and fmt.detect is not None:
-            assert not any(fmt.detect(pa.array(ours)).to_pylist()), name
+    checks.assert_detects_only("cisco-asa", ours, others)
 
 
 # --- Conformance with Elastic's cisco_asa fixture -----------------------------------------------
@@ -269,20 +249,12 @@ PEOPLE = ("kari.nordmann", "ola.hansen", "FJORDVIK")
 PRIVATE = ("10.20.3.44", "10.20.1.5", "10.99.0.12", C)  # internal, and the home address
 
 
-def lake_table(lake: Path, purpose: str) -> pa.Table:
-    files = sorted((lake / "network_activity" / f"purpose={purpose}").rglob("20*.parquet"))
-    return pa.concat_tables([pq.read_table(f) for f in files])
-
-
 def test_ingest_end_to_end(tmp_path: Path) -> None:
-    log = tmp_path / "asa.log"
-    log.write_text("".join(f"{HEAD}{line}\n" for line in E2E), encoding="utf-8")
-    layout = init_store(tmp_path / "s", default_policies(), "op")
-    summary = ingest(tmp_path / "s", "cisco-asa", [log], timezone="Europe/Oslo", actor="op")
-    assert summary.read == len(E2E) == summary.written + summary.rejected
+    lines = [HEAD + line for line in E2E]
+    store, summary = checks.ingest_lines(tmp_path, "cisco-asa", lines, timezone="Europe/Oslo")
     assert (summary.written, summary.reasons) == (5, {UNSUPPORTED_ID: 1})
     for purpose in ("network_administration", "security_incident"):
-        table = lake_table(layout.lake, purpose)
+        table = checks.lake_table(store, "network_activity", purpose)
         assert table.num_rows == 5
         assert set(table.column("source_format").to_pylist()) == {"cisco-asa"}
         text = "\n".join(str(v) for c in table.columns for v in c.to_pylist()).casefold()
@@ -299,23 +271,14 @@ def test_ingest_end_to_end(tmp_path: Path) -> None:
 SEEDS = [*CISCO_ASA.examples, *(f"{HEAD}%ASA-{tag}: {text}" for tag, text, _ in MESSAGES[::3])]
 
 
-@settings(max_examples=150, deadline=None)
+@checks.PROPERTY
 @given(st.lists(st.text(max_size=300), max_size=20))
 def test_arbitrary_text_never_raises(lines: list[str]) -> None:
     parse(SEEDS[0], *(f"{HEAD}%ASA-6-302013: {line}" for line in lines), *lines)
 
 
 def test_every_truncation_never_raises() -> None:
-    parse(*(seed[:i] for seed in SEEDS for i in range(len(seed) + 1)))
-
-
-@settings(max_examples=150, deadline=None)
-@given(st.data())
-def test_byte_mutations_never_raise(data: st.DataObject) -> None:
-    raw = bytearray(data.draw(st.sampled_from(SEEDS)).encode())
-    for _ in range(data.draw(st.integers(1, 6))):
-        raw[data.draw(st.integers(0, len(raw) - 1))] = data.draw(st.integers(0, 255))
-    parse(raw.decode("utf-8", errors="replace"), SEEDS[0])
+    parse(*checks.truncations(SEEDS))
 
 
 def test_one_megabyte_lines() -> None:

@@ -7,20 +7,14 @@ import re
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
-from loggvern.commands import ingest
-from schemas.datasets import NETWORK_ACTIVITY
-from schemas.policy import default_policies
-from store.init import init_store
 from tests import elastic_fixtures as ef
+from tests import parser_checks as checks
 from transforms.parse.base import REASON, ROW, ParseContext
-from transforms.parse.filterlog import FILTERLOG, NOT_FILTERLOG, TRUNCATED, parse_filterlog
-from transforms.parse.registry import FORMATS
+from transforms.parse.filterlog import FILTERLOG, NOT_FILTERLOG, TRUNCATED
 
 CTX = ParseContext(reference_time=datetime(2026, 11, 20, 12, tzinfo=UTC))
 BSD = "<134>Nov 16 08:00:01 fw1 filterlog[41512]: "
@@ -41,19 +35,11 @@ REASONS = {
 
 
 def parse(*lines: str | None, ctx: ParseContext = CTX):
-    result = parse_filterlog(pa.array(list(lines), pa.string()), ctx)
-    assert result.table.schema.names == [ROW, *NETWORK_ACTIVITY.column_names]
-    ok, rejected = result.table.column(ROW).to_pylist(), result.rejects.column(ROW).to_pylist()
-    assert sorted(ok + rejected) == list(range(len(lines))), "each line in table or rejects"
-    assert not set(ok) & set(rejected)
-    assert set(result.rejects.column(REASON).to_pylist()) <= REASONS, "fixed reasons only"
-    return result
+    return checks.parse_accounted(FILTERLOG, lines, ctx, REASONS)
 
 
 def row(line: str, ctx: ParseContext = CTX) -> dict:
-    result = parse(line, ctx=ctx)
-    assert result.rejects.num_rows == 0, result.rejects.to_pylist()
-    return result.table.to_pylist()[0]
+    return checks.single_row(parse(line, ctx=ctx))
 
 
 P = "9,,,1000000108,igb1,match,pass,in,4,0x0,,64,0,0,DF,"  # then the protocol's fields
@@ -156,17 +142,11 @@ def test_year_inference_and_timezone() -> None:
 
 
 def test_detect_claims_filterlog_and_nothing_else() -> None:
-    ours = [BSD + UDP4, *FILTERLOG.examples]
-    others = [e for name, f in FORMATS.items() if name != "filterlog" for e in f.examples]
-    others += [
+    others = checks.other_examples("filterlog") + [
         "Nov 16 08:00:01 fw1 kernel: [UFW BLOCK] IN=eth0 OUT= SRC=1.2.3.4 DST=5.6.7.8",
         "Nov 16 08:00:01 fw1 sshd[1]: Invalid user filterlog from 1.2.3.4 port 22",
     ]
-    assert FILTERLOG.detect(pa.array(ours)).to_pylist() == [True] * len(ours)
-    assert not any(FILTERLOG.detect(pa.array(others, pa.string())).to_pylist())
-    for name, fmt in FORMATS.items():
-        if name != "filterlog" and fmt.detect is not None:
-            assert not any(fmt.detect(pa.array(ours)).to_pylist()), name
+    checks.assert_detects_only("filterlog", [BSD + UDP4, *FILTERLOG.examples], others)
 
 
 def test_large_batch_keeps_row_numbers() -> None:
@@ -245,23 +225,14 @@ def test_elastic_fixture_agreement() -> None:
 INTERNAL = ("10.20.1.5", "10.20.3.44", "fe80::208:9bff:fef3:652b", "10.20.1.9")
 
 
-def lake_table(lake: Path, purpose: str) -> pa.Table:
-    files = sorted((lake / "network_activity" / f"purpose={purpose}").rglob("20*.parquet"))
-    return pa.concat_tables([pq.read_table(f) for f in files])
-
-
 def test_ingest_end_to_end(tmp_path: Path) -> None:
     lines = [BSD + TCP4.format(dport=22, flags="S"), BSD + UDP4, BSD + UDP6, BSD + TCP6,
              BSD + "9,,,1,igb1,match,pass,in,4,0x0,,64,0,0,DF,1,icmp,84,10.20.1.9,198.51.100.20,request,1,2",  # noqa: E501
              "not a log line"]  # fmt: skip
-    log = tmp_path / "filter.log"
-    log.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    layout = init_store(tmp_path / "s", default_policies(), "op")
-    summary = ingest(tmp_path / "s", "filterlog", [log], timezone="Europe/Oslo", actor="op")
-    assert summary.read == len(lines) == summary.written + summary.rejected
+    store, summary = checks.ingest_lines(tmp_path, "filterlog", lines, timezone="Europe/Oslo")
     assert (summary.written, summary.rejected) == (5, 1)
     for purpose in ("network_administration", "security_incident"):
-        table = lake_table(layout.lake, purpose)
+        table = checks.lake_table(store, "network_activity", purpose)
         assert table.num_rows == 5
         assert set(table.column("source_format").to_pylist()) == {"filterlog"}
         text = "\n".join(str(v) for c in table.columns for v in c.to_pylist())
@@ -276,23 +247,14 @@ def test_ingest_end_to_end(tmp_path: Path) -> None:
 SEEDS = [*FILTERLOG.examples, BSD + UDP6, BSD + TCP6]
 
 
-@settings(max_examples=150, deadline=None)
+@checks.PROPERTY
 @given(st.lists(st.text(max_size=300), max_size=20))
 def test_arbitrary_text_never_raises(lines: list[str]) -> None:
     parse(BSD + UDP4, *(BSD + line for line in lines), *lines)
 
 
 def test_every_truncation_never_raises() -> None:
-    parse(*(seed[:i] for seed in SEEDS for i in range(len(seed) + 1)))
-
-
-@settings(max_examples=150, deadline=None)
-@given(st.data())
-def test_byte_mutations_never_raise(data: st.DataObject) -> None:
-    raw = bytearray(data.draw(st.sampled_from(SEEDS)).encode())
-    for _ in range(data.draw(st.integers(1, 6))):
-        raw[data.draw(st.integers(0, len(raw) - 1))] = data.draw(st.integers(0, 255))
-    parse(raw.decode("utf-8", errors="replace"), SEEDS[0])
+    parse(*checks.truncations(SEEDS))
 
 
 def test_one_megabyte_lines() -> None:

@@ -3,24 +3,17 @@ Elastic's fortinet_fortigate fixture, a real ingest, robustness and throughput."
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given
 
-from loggvern.commands import ingest
-from schemas.datasets import NETWORK_ACTIVITY
-from schemas.policy import default_policies
-from store.init import init_store
 from tests import elastic_fixtures as ef
+from tests import parser_checks as checks
 from transforms.parse.base import REASON, ROW, ParseContext
 from transforms.parse.fortigate import FORTIGATE, NOT_FORTIGATE, parse_fortigate
-from transforms.parse.registry import FORMATS
 
 CTX = ParseContext(reference_time=datetime(2026, 11, 20, 12, tzinfo=UTC), timezone="Europe/Oslo")
 REASONS = {
@@ -56,19 +49,11 @@ LINES = (TRAFFIC, DENY, WEBFILTER, VPN_UP, VPN_DOWN, ADMIN_FAIL)
 
 
 def parse(*lines: str | None, ctx: ParseContext = CTX):
-    result = parse_fortigate(pa.array(list(lines), pa.string()), ctx)
-    assert result.table.schema.names == [ROW, *NETWORK_ACTIVITY.column_names]
-    ok, rejected = result.table.column(ROW).to_pylist(), result.rejects.column(ROW).to_pylist()
-    assert sorted(ok + rejected) == list(range(len(lines))), "each line in table or rejects"
-    assert not set(ok) & set(rejected)
-    assert set(result.rejects.column(REASON).to_pylist()) <= REASONS, "fixed reasons only"
-    return result
+    return checks.parse_accounted(FORTIGATE, lines, ctx, REASONS)
 
 
 def row(line: str, ctx: ParseContext = CTX) -> dict:
-    result = parse(line, ctx=ctx)
-    assert result.rejects.num_rows == 0, result.rejects.to_pylist()
-    return result.table.to_pylist()[0]
+    return checks.single_row(parse(line, ctx=ctx))
 
 
 def at(hour: int, minute: int, second: int = 0) -> datetime:
@@ -226,19 +211,10 @@ def test_rejected_with_fixed_reasons(line: str | None, reason: str) -> None:
 
 
 def test_detect_claims_fortigate_and_nothing_else() -> None:
-    mine = pa.array([*LINES, *ef.load("fortinet_fortigate", "test-fortinet-fix.log").lines])
-    assert all(FORTIGATE.detect(mine).to_pylist())
-    for other in FORMATS.values():
-        if other.detect is not None and other.name != "fortigate":
-            assert not any(other.detect(mine).to_pylist()), other.name
-    others = []
-    for folder, name in (("iptables", "test-iptables-raw.log"), ("system", "test-auth.log"),
-                         ("cisco_asa", "test-asa-fix.log"), ("pfsense", "test-pfsense-bsd.log"),
-                         ("panw", "test-panw-panos-sctp-sample.log"),
-                         ("checkpoint", "test-checkpoint-cme.log")):  # fmt: skip
-        others += ef.load(folder, name).lines
+    mine = [*LINES, *checks.elastic_lines(["fortinet_fortigate"])]
+    others = checks.elastic_lines(f for f in checks.ELASTIC_LOGS if f != "fortinet_fortigate")
     cef = "CEF:0|Fortinet|Fortigate|7.2|13|traffic|5|logid=0000000013 type=traffic devname=x"
-    assert not any(FORTIGATE.detect(pa.array([*others, cef])).to_pylist())
+    checks.assert_detects_only("fortigate", mine, [*others, cef])
 
 
 # Elastic's event.action is FortiGate's action word on traffic lines and its eventtype
@@ -281,55 +257,27 @@ def test_elastic_fixture_agreement() -> None:
 
 
 def test_ingest_end_to_end(tmp_path: Path) -> None:
-    log = tmp_path / "fortigate.log"
     lines = [*LINES, "not a fortigate line", TRAFFIC.replace("dstport=443", "dstport=70000")]
-    log.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    layout = init_store(tmp_path / "s", default_policies(), "op")
-    summary = ingest(tmp_path / "s", "fortigate", [log], timezone="Europe/Oslo", actor="op")
-    assert summary.read == len(lines) == summary.written + summary.rejected
+    store, summary = checks.ingest_lines(tmp_path, "fortigate", lines, timezone="Europe/Oslo")
     assert (summary.written, summary.rejected) == (len(LINES), 2)
     people = ("kari.nordmann", "admin", "PC-0412", "PHONE-77", "FGT-OSLO-01")
     internal = ("10.20.3.44", "10.20.3.51", "10.20.9.9", "10.20.0.1", "10.212.134.200", "10.20.3.")
     home = ("198.51.100.99",)  # the SSL-VPN client's own connection: a personal address
-    for purpose in ("network_administration", "security_incident"):
-        values: set[str] = set()
-        lake = layout.root / f"lake/network_activity/purpose={purpose}"
-        files = [f for f in lake.rglob("*.parquet") if f.name != "_schema.parquet"]
-        for path in files:
-            table = pq.read_table(path)
-            if purpose == "network_administration":
-                assert not {"actor_user", "url", "src_port", "session_id"} & set(table.column_names)
-            for column in table.columns:
-                if pa.types.is_string(column.type):
-                    values |= {v for v in column.to_pylist() if v is not None}
-        assert files and values, purpose
-        assert purpose != "security_incident" or "198.51.100.20" in values  # external: clear
-        leaks = [v for v in values if v in people or v.startswith(internal + home) or "kari" in v]
-        assert not leaks, purpose
-
-
-@settings(max_examples=150, deadline=None)
-@given(st.lists(st.one_of(st.none(), st.text(max_size=300), st.sampled_from(LINES)), max_size=20))
-def test_arbitrary_text_never_raises(lines: list[str | None]) -> None:
-    parse(*lines)
+    hidden = {"actor_user", "url", "src_port", "session_id"}
+    values = checks.purpose_strings(store, "network_activity", hidden)
+    assert "198.51.100.20" in values["security_incident"]  # external: clear
+    for purpose, found in values.items():
+        assert found and not checks.plain_values(found, people, internal + home, ["kari"]), purpose
 
 
 def test_every_truncation_never_raises() -> None:
-    cuts = [line[:i] for line in (TRAFFIC, VPN_DOWN) for i in range(len(line) + 1)]
-    result = parse(*cuts)
+    result = parse(*checks.truncations((TRAFFIC, VPN_DOWN)))
     assert result.table.num_rows > 0 and result.rejects.num_rows > 0
 
 
-@settings(max_examples=150, deadline=None)
-@given(st.data())
-def test_mutations_never_raise(data: st.DataObject) -> None:
-    lines = []
-    for line in LINES:
-        chars = list(line)
-        for _ in range(data.draw(st.integers(0, 6))):
-            i = data.draw(st.integers(0, len(chars) - 1))
-            chars[i] = data.draw(st.sampled_from(['"', "=", " ", "\\", "x", "\x00", "é", ""]))
-        lines.append("".join(chars))
+@checks.PROPERTY
+@given(checks.mutated(LINES, ['"', "=", " ", "\\", "x", "\x00", "é", ""]))
+def test_mutations_never_raise(lines: list[str]) -> None:
     parse(*lines)
 
 
@@ -343,10 +291,5 @@ def test_one_megabyte_lines() -> None:
 
 def test_throughput() -> None:
     lines = pa.array([TRAFFIC.replace("51514", str(50000 + i % 9999)) for i in range(50_000)])
-    best = 0.0
-    for _ in range(3):  # the first run also pays for fresh memory
-        start = time.perf_counter()
-        result = parse_fortigate(lines, CTX)
-        best = max(best, len(lines) / (time.perf_counter() - start))
-    print(f"fortigate: {best:,.0f} lines/s single-threaded")
+    result, best = checks.lines_per_second(parse_fortigate, lines, CTX)
     assert result.table.num_rows == len(lines) and best > 20_000

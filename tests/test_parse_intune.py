@@ -12,13 +12,14 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from pipelines.synthetic.intune_inventory import FORBIDDEN_NAMES, write_inventory
-from schemas.datasets import DEVICE_INVENTORY
 from schemas.policy import load_policy
-from transforms.parse.base import REASON, REJECT_SCHEMA, ROW, ParseContext, ParseResult
+from tests import parser_checks as checks
+from tests.parser_checks import reasons, rows
+from transforms.parse.base import ROW, ParseContext, ParseResult
 from transforms.parse.intune import (
     INTUNE_CSV,
     INTUNE_JSON,
@@ -59,29 +60,11 @@ SECRET = "https://private-browsing-7f3a.example/search?q=lege"
 
 
 def csv(lines: list[str | None], first: str | None = HEADER, tz: str = "UTC") -> ParseResult:
-    return parse_intune_csv(pa.array(lines, pa.string()), ParseContext(REF, tz, first))
+    return checks.parse_accounted(INTUNE_CSV, lines, ParseContext(REF, tz, first), REASONS)
 
 
 def js(lines: list[str | None]) -> ParseResult:
-    return parse_intune_json(pa.array(lines, pa.string()), ParseContext(REF))
-
-
-def rows(result: ParseResult) -> dict[int, dict[str, Any]]:
-    return {r[ROW]: r for r in result.table.to_pylist()}
-
-
-def reasons(result: ParseResult) -> dict[int, str]:
-    return {r[ROW]: r[REASON] for r in result.rejects.to_pylist()}
-
-
-def assert_partition(result: ParseResult, n: int) -> None:
-    parsed = result.table.column(ROW).to_pylist()
-    rejected = result.rejects.column(ROW).to_pylist()
-    assert sorted(parsed + rejected) == list(range(n))
-    assert not set(parsed) & set(rejected)
-    assert result.rejects.schema == REJECT_SCHEMA
-    assert result.table.column_names == [ROW, *DEVICE_INVENTORY.column_names]
-    assert set(result.rejects.column(REASON).to_pylist()) <= REASONS
+    return checks.parse_accounted(INTUNE_JSON, lines, ParseContext(REF), REASONS)
 
 
 def device(**extra: Any) -> str:
@@ -109,7 +92,6 @@ def device(**extra: Any) -> str:
 
 def test_csv_maps_columns_apps_and_rejects_header() -> None:
     result = csv([HEADER, ROW_A, ROW_B], tz="Europe/Oslo")
-    assert_partition(result, 3)
     assert reasons(result) == {0: R_HEADER}
     a, b = rows(result)[1], rows(result)[2]
     assert (a["device"], a["owner"], a["ownership"], a["model"]) == (
@@ -139,7 +121,6 @@ def test_csv_header_variants_in_another_order() -> None:
 
 def test_csv_batch_from_the_middle_of_a_file() -> None:
     result = csv([ROW_B, ROW_A])  # first_line known, no header row in this batch
-    assert_partition(result, 2)
     assert not reasons(result)
     assert (
         rows(result)[0]["device"] == "FV-LT-00013" and rows(result)[1]["device"] == "FV-MOB-00012"
@@ -169,7 +150,6 @@ def test_csv_broken_lines_are_rejected_alone() -> None:
         ROW_B.replace("Dell", "De\x00ll"),
     ]
     result = csv(lines)
-    assert_partition(result, len(lines))
     got = reasons(result)
     assert got[4] == R_FIELDS and got[5] == R_EMPTY and got[6] == R_NO_DEVICE
     assert got[7] == R_BAD_TIME and got[8] == R_MALFORMED and got[10] == R_NUL
@@ -190,7 +170,6 @@ def test_json_detected_apps_objects_and_string_lists() -> None:
         device(deviceName="FV-MOB-00024", lastSyncDateTime="0001-01-01T00:00:00Z"),
     ]
     result = js(lines)
-    assert_partition(result, 4)
     got = rows(result)
     assert got[0]["installed_apps"] == ["Telegram", "Yr"]
     assert got[0]["last_sync"] == datetime(2026, 11, 17, 9, 0, 0, 123456, tzinfo=UTC)
@@ -215,7 +194,6 @@ def test_json_broken_lines_and_the_fallback_agree_with_the_batch_path() -> None:
     ]
     mixed = good[:20] + broken + good[20:]
     result = js(mixed)
-    assert_partition(result, len(mixed))
     assert reasons(result) == {
         20: R_JSON, 21: R_NOT_OBJECT, 22: R_PAGE, 23: R_NO_DEVICE, 24: R_BAD_TIME, 26: R_EMPTY,
     }  # fmt: skip
@@ -272,7 +250,6 @@ def test_forbidden_csv_columns_dropped_and_counted() -> None:
         ",,,,,,,,,,,," + f',"{SECRET}",1 2,x@y.example',  # rejected (no device)
     ]
     result = csv(lines, first=header)
-    assert_partition(result, len(lines))
     assert result.dropped == {"browser_history": 2, "location": 1, "personal_email": 1}
     text = json.dumps(result.table.to_pylist(), default=str)
     assert SECRET not in text and "59.91" not in text and "privat.example" not in text
@@ -312,10 +289,7 @@ def test_ingest_drops_forbidden_fields_end_to_end(tmp_path: Path) -> None:
     assert summary.dropped == truth.forbidden
     needles = [v.encode() for v in truth.forbidden_values] + [b"private-browsing-"]
     needles += [n.encode() for n in truth.display_names] + [b"fjordvik.kommune.no"]
-    for path in store.rglob("*"):
-        if path.is_file():
-            data = path.read_bytes()
-            assert not any(n in data for n in needles), path
+    checks.assert_no_bytes_in_store(store, needles)
 
 
 # --- policies and the generator --------------------------------------------------------
@@ -373,18 +347,18 @@ def batches(draw: st.DrawFn, valid: list[str]) -> list[str | None]:
     return lines
 
 
-@settings(max_examples=150, deadline=None)
+@checks.PROPERTY
 @given(batches(VALID_CSV), st.sampled_from([HEADER, None, "x,y", '"a,b']))
 def test_csv_never_raises_and_accounts_every_line(
     lines: list[str | None], first: str | None
 ) -> None:
-    assert_partition(csv(lines, first=first), len(lines))
+    csv(lines, first=first)
 
 
-@settings(max_examples=150, deadline=None)
+@checks.PROPERTY
 @given(batches(VALID_JSON))
 def test_json_never_raises_and_accounts_every_line(lines: list[str | None]) -> None:
-    assert_partition(js(lines), len(lines))
+    js(lines)
 
 
 _shapes = (
@@ -415,7 +389,7 @@ def device_docs(draw: st.DrawFn) -> list[dict[str, Any]]:
     return docs
 
 
-@settings(max_examples=150, deadline=None)
+@checks.PROPERTY
 @given(device_docs())
 def test_json_batch_and_per_line_paths_agree(docs: list[dict[str, Any]]) -> None:
     lines = [json.dumps(d) for d in docs]
@@ -443,11 +417,9 @@ def test_clean_json_batches_never_decode_line_by_line(monkeypatch: pytest.Monkey
 def test_one_megabyte_lines() -> None:
     big = "x" * (1 << 20)
     result = csv([ROW_B + "," + big, big, '"' + big], first=HEADER + ",Browser history")
-    assert_partition(result, 3)
     assert set(rows(result)) == {0} and result.dropped == {"browser_history": 1}
     deep = '{"a":' * 300_000 + "1" + "}" * 300_000  # pyarrow would overflow its stack
     result = js([device(browserHistory=[big]), big, deep, "[" * (1 << 20)])
-    assert_partition(result, 4)
     assert set(rows(result)) == {0} and result.dropped == {"browser_history": 1}
 
 

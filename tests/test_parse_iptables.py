@@ -11,6 +11,7 @@ import pytest
 
 from schemas.datasets import NETWORK_ACTIVITY
 from tests import elastic_fixtures as ef
+from tests import parser_checks as checks
 from transforms.parse import line_bytes
 from transforms.parse.base import REASON, ROW, ParseContext
 from transforms.parse.iptables import IPTABLES, parse_iptables
@@ -34,18 +35,11 @@ TRANSPORTS = {"ipv6-icmp": "icmpv6"}
 
 
 def parse(*lines: str | None, ctx: ParseContext = CTX):
-    result = parse_iptables(pa.array(list(lines), pa.string()), ctx)
-    assert result.table.schema.names == [ROW, *NETWORK_ACTIVITY.column_names]
-    assert sorted(
-        result.table.column(ROW).to_pylist() + result.rejects.column(ROW).to_pylist()
-    ) == list(range(len(lines))), "every line in exactly one of table/rejects"
-    return result
+    return checks.parse_accounted(IPTABLES, lines, ctx)
 
 
 def row(line: str, ctx: ParseContext = CTX) -> dict:
-    result = parse(line, ctx=ctx)
-    assert result.rejects.num_rows == 0, result.rejects.to_pylist()
-    return result.table.to_pylist()[0]
+    return checks.single_row(parse(line, ctx=ctx))
 
 
 FIELDS = {

@@ -4,24 +4,17 @@ headers, Elastic's panw SCTP fixture, a real ingest, robustness and throughput."
 from __future__ import annotations
 
 import re
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given
 
-from loggvern.commands import ingest
-from schemas.datasets import NETWORK_ACTIVITY
-from schemas.policy import default_policies
-from store.init import init_store
 from tests import elastic_fixtures as ef
+from tests import parser_checks as checks
 from transforms.parse.base import REASON, ROW, ParseContext
 from transforms.parse.panos import PANOS, parse_panos
-from transforms.parse.registry import FORMATS
 
 CTX = ParseContext(reference_time=datetime(2026, 11, 20, 12, tzinfo=UTC), timezone="Europe/Oslo")
 REASONS = {
@@ -58,19 +51,11 @@ LINES = (TRAFFIC, URL, GP, DENY, VIRUS, GP_FAIL, USERID)
 
 
 def parse(*lines: str | None, ctx: ParseContext = CTX):
-    result = parse_panos(pa.array(list(lines), pa.string()), ctx)
-    assert result.table.schema.names == [ROW, *NETWORK_ACTIVITY.column_names]
-    ok, rejected = result.table.column(ROW).to_pylist(), result.rejects.column(ROW).to_pylist()
-    assert sorted(ok + rejected) == list(range(len(lines))), "each line in table or rejects"
-    assert not set(ok) & set(rejected)
-    assert set(result.rejects.column(REASON).to_pylist()) <= REASONS, "fixed reasons only"
-    return result
+    return checks.parse_accounted(PANOS, lines, ctx, REASONS)
 
 
 def row(line: str, ctx: ParseContext = CTX) -> dict:
-    result = parse(line, ctx=ctx)
-    assert result.rejects.num_rows == 0, result.rejects.to_pylist()
-    return result.table.to_pylist()[0]
+    return checks.single_row(parse(line, ctx=ctx))
 
 
 def test_traffic_allow_and_deny() -> None:
@@ -191,18 +176,8 @@ def test_rejected_with_fixed_reasons(line: str | None, reason: str) -> None:
 
 
 def test_detect_claims_panos_and_nothing_else() -> None:
-    mine = pa.array([*LINES, *ef.load("panw", "test-panw-panos-sctp-sample.log").lines])
-    assert all(PANOS.detect(mine).to_pylist())
-    for other in FORMATS.values():
-        if other.detect is not None and other.name != "panos":
-            assert not any(other.detect(mine).to_pylist()), other.name
-    others = []
-    for folder, name in (("iptables", "test-iptables-raw.log"), ("system", "test-auth.log"),
-                         ("cisco_asa", "test-asa-fix.log"), ("pfsense", "test-pfsense-bsd.log"),
-                         ("fortinet_fortigate", "test-fortinet-fix.log"),
-                         ("checkpoint", "test-checkpoint-cme.log")):  # fmt: skip
-        others += ef.load(folder, name).lines
-    assert not any(PANOS.detect(pa.array(others)).to_pylist())
+    others = checks.elastic_lines(f for f in checks.ELASTIC_LOGS if f != "panw")
+    checks.assert_detects_only("panos", [*LINES, *checks.elastic_lines(["panw"])], others)
 
 
 # panw.panos.action (PAN-OS's action word) → ours; Elastic's own event.outcome as it is.
@@ -254,60 +229,26 @@ def test_elastic_fixture_agreement() -> None:
 
 
 def test_ingest_end_to_end(tmp_path: Path) -> None:
-    log = tmp_path / "panos.log"
     lines = [*LINES, csv("SYSTEM", "general", {}, 30), "junk"]
-    log.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    layout = init_store(tmp_path / "s", default_policies(), "op")
-    summary = ingest(tmp_path / "s", "panos", [log], timezone="Europe/Oslo", actor="op")
-    assert summary.read == len(lines) == summary.written + summary.rejected
+    store, summary = checks.ingest_lines(tmp_path, "panos", lines, timezone="Europe/Oslo")
     assert (summary.written, summary.rejected) == (len(LINES), 2)
-    lake = layout.root / "lake/network_activity"
-    values: dict[str, set[str]] = {"network_administration": set(), "security_incident": set()}
-    for purpose, found in values.items():
-        files = [
-            f
-            for f in (lake / f"purpose={purpose}").rglob("*.parquet")
-            if f.name != "_schema.parquet"
-        ]
-        assert files, purpose
-        for path in files:
-            table = pq.read_table(path)
-            if purpose == "network_administration":
-                assert not {"actor_user", "url", "threat_name"} & set(table.column_names)
-            for column in table.columns:
-                if pa.types.is_string(column.type):
-                    found |= {v for v in column.to_pylist() if v is not None}
+    values = checks.purpose_strings(store, "network_activity", {"actor_user", "url", "threat_name"})
     people = ("fjordvik\\kari.nordmann", "fjordvik\\kari", "ola", "NXC-LT-0412", "OLA-PC")
     internal = ("10.20.3.44", "10.212.134.200", "10.20.3.")
     home = ("198.51.100.99", "198.51.100.42")  # GlobalProtect clients: personal addresses
     assert "198.51.100.20" in values["security_incident"]  # an external server: kept clear
     for purpose, found in values.items():
-        leaks = [v for v in found if v in people or v.startswith(internal + home) or "kari" in v]
-        assert not leaks, purpose
-
-
-@settings(max_examples=150, deadline=None)
-@given(st.lists(st.one_of(st.none(), st.text(max_size=300), st.sampled_from(LINES)), max_size=20))
-def test_arbitrary_text_never_raises(lines: list[str | None]) -> None:
-    parse(*lines)
+        assert not checks.plain_values(found, people, internal + home, ["kari"]), purpose
 
 
 def test_every_truncation_never_raises() -> None:
-    cuts = [line[:i] for line in (TRAFFIC, URL, GP) for i in range(len(line) + 1)]
-    result = parse(*cuts)
+    result = parse(*checks.truncations((TRAFFIC, URL, GP)))
     assert result.table.num_rows > 0 and result.rejects.num_rows > 0
 
 
-@settings(max_examples=150, deadline=None)
-@given(st.data())
-def test_mutations_never_raise(data: st.DataObject) -> None:
-    lines = []
-    for line in LINES:
-        chars = list(line)
-        for _ in range(data.draw(st.integers(0, 6))):
-            i = data.draw(st.integers(0, len(chars) - 1))
-            chars[i] = data.draw(st.sampled_from(['"', ",", " ", "\\", "x", "\x00", "é", ""]))
-        lines.append("".join(chars))
+@checks.PROPERTY
+@given(checks.mutated(LINES, ['"', ",", " ", "\\", "x", "\x00", "é", ""]))
+def test_mutations_never_raise(lines: list[str]) -> None:
     parse(*lines)
 
 
@@ -320,10 +261,5 @@ def test_one_megabyte_lines() -> None:
 
 def test_throughput() -> None:
     lines = pa.array([TRAFFIC.replace("51514", str(50000 + i % 9999)) for i in range(50_000)])
-    best = 0.0
-    for _ in range(3):  # the first run also pays for fresh memory
-        start = time.perf_counter()
-        result = parse_panos(lines, CTX)
-        best = max(best, len(lines) / (time.perf_counter() - start))
-    print(f"panos: {best:,.0f} lines/s single-threaded")
+    result, best = checks.lines_per_second(parse_panos, lines, CTX)
     assert result.table.num_rows == len(lines) and best > 20_000

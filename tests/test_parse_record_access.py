@@ -4,21 +4,18 @@ fixed reasons, robustness, an ingest end to end with rec- pseudonyms, throughput
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
-from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
-from loggvern.commands import ingest
 from schemas.datasets import RECORD_ACCESS
-from schemas.policy import default_policies
-from store.init import init_store
-from transforms.parse.base import REASON, ROW, ParseContext, ParseResult
+from tests import parser_checks as checks
+from tests.parser_checks import reasons, rows
+from transforms.parse.base import ParseContext, ParseResult
 from transforms.parse.record_access_csv import (
     EXAMPLES,
     FREE_TEXT,
@@ -46,24 +43,7 @@ REORDERED = "Record_ID,Action,TIME,Reason_Code,User,Record_Unit,User_Unit,Commen
 
 def parse(lines: list[str | None], header: str | None, tz: str = "UTC") -> ParseResult:
     ctx = ParseContext(first_line=header, timezone=tz)
-    return parse_record_access_csv(pa.array(lines, pa.string()), ctx)
-
-
-def rows(result: ParseResult) -> dict[int, dict[str, Any]]:
-    return {r[ROW]: r for r in result.table.to_pylist()}
-
-
-def reasons(result: ParseResult) -> dict[int, str]:
-    return {r[ROW]: r[REASON] for r in result.rejects.to_pylist()}
-
-
-def assert_partition(result: ParseResult, n: int) -> None:
-    parsed = result.table.column(ROW).to_pylist()
-    rejected = result.rejects.column(ROW).to_pylist()
-    assert sorted(parsed + rejected) == list(range(n))
-    assert not set(parsed) & set(rejected)
-    assert result.table.column_names == [ROW, *RECORD_ACCESS.column_names]
-    assert set(result.rejects.column(REASON).to_pylist()) <= REASONS
+    return checks.parse_accounted(RECORD_ACCESS_CSV, lines, ctx, REASONS)
 
 
 def test_english_header_and_the_header_line_itself() -> None:
@@ -73,7 +53,6 @@ def test_english_header_and_the_header_line_itself() -> None:
         '2026-11-16 08:05:40,ola.hansen,Akuttmottak,10998877,"Medisin, post 3",Print,',
     ]  # fmt: skip
     result = parse(lines, ENGLISH, tz="Europe/Oslo")
-    assert_partition(result, 3)
     assert reasons(result) == {0: R_HEADER_LINE}
     first, second = rows(result)[1], rows(result)[2]
     assert first["time"].isoformat() == "2026-11-16T07:01:02+00:00"
@@ -93,7 +72,6 @@ def test_norwegian_header_semicolons_and_day_first_times() -> None:
         '"16.11.2026 09:00";per;Barn;10234569;Barn;eksport;"BEH; tilsyn"',
     ]
     result = parse(lines, NORWEGIAN, tz="Europe/Oslo")
-    assert_partition(result, 3)
     got = rows(result)
     assert [got[i]["action"] for i in range(3)] == ["read", "print", "export"]
     assert got[0]["time"].isoformat() == "2026-11-16T07:01:02+00:00"
@@ -115,7 +93,6 @@ def test_columns_in_another_order_with_an_unknown_column_counted() -> None:
 def test_a_batch_from_the_middle_of_a_file_knows_its_columns() -> None:
     lines = ["2026-11-16T07:00:00Z,kari,A,1,B,update,X", "2026-11-16T07:01:00Z,ola,A,2,A,slettet,X"]
     result = parse(lines, "\ufeff" + ENGLISH)  # the header (with a BOM) is not in the batch
-    assert_partition(result, 2)
     assert [r["action"] for r in rows(result).values()] == ["update", "delete"]
 
 
@@ -165,7 +142,6 @@ def test_rejects_with_fixed_reasons(line: str, reason: str) -> None:
 )
 def test_a_file_without_a_usable_header_is_refused_line_by_line(header, reason) -> None:
     result = parse(["2026-11-16T07:00:00Z,kari,A,1,B,read,X", None], header)
-    assert_partition(result, 2)
     assert reasons(result)[0] == reason and result.table.num_rows == 0
 
 
@@ -176,42 +152,25 @@ def test_format_registration_and_detect() -> None:
     assert len(rows(parse(list(EXAMPLES[1:]), EXAMPLES[0]))) == 2
 
 
-def _partition_holds(lines: list[str | None], header: str | None) -> None:
-    result = parse(lines, header)
-    parsed = result.table.column(ROW).to_pylist()
-    rejected = result.rejects.column(ROW).to_pylist()
-    assert sorted(parsed + rejected) == list(range(len(lines)))
-    assert not set(parsed) & set(rejected)
-    assert set(result.rejects.column(REASON).to_pylist()) <= REASONS
-
-
-@settings(max_examples=150, deadline=None)
+@checks.PROPERTY
 @given(
     lines=st.lists(st.one_of(st.none(), st.text(max_size=200)), max_size=20),
     header=st.one_of(st.none(), st.just(ENGLISH), st.just(NORWEGIAN), st.text(max_size=80)),
 )
 def test_arbitrary_text_never_raises(lines: list[str | None], header: str | None) -> None:
-    _partition_holds(lines, header)
+    parse(lines, header)
 
 
-@settings(max_examples=150, deadline=None)
-@given(data=st.data())
-def test_truncated_and_mutated_lines_never_raise(data: st.DataObject) -> None:
-    lines: list[str | None] = []
-    for sample in EXAMPLES:
-        text = list(sample[: data.draw(st.integers(0, len(sample)))])
-        for _ in range(data.draw(st.integers(0, 6))):
-            if text:
-                text[data.draw(st.integers(0, len(text) - 1))] = data.draw(
-                    st.sampled_from(['"', ",", ";", "\r", "\x00", "ø", "\n", "a", "9"])
-                )
-        lines += ["".join(text), sample]
-    _partition_holds(lines, EXAMPLES[0])
+@checks.PROPERTY
+@given(checks.mutated(EXAMPLES, ['"', ",", ";", "\r", "\x00", "ø", "\n", "a", "9"], truncate=True,
+               keep_seeds=True))  # fmt: skip
+def test_truncated_and_mutated_lines_never_raise(lines: list[str]) -> None:
+    parse(lines, EXAMPLES[0])
 
 
 def test_a_one_megabyte_line() -> None:
     big = "2026-11-16T07:00:00Z,kari,A,1,B,read," + "x" * 1_000_000
-    _partition_holds([big, EXAMPLES[1], '"' * 1_000_000], EXAMPLES[0])
+    parse([big, EXAMPLES[1], '"' * 1_000_000], EXAMPLES[0])
 
 
 def test_ingest_end_to_end_pseudonymises_records(tmp_path: Path) -> None:
@@ -220,23 +179,15 @@ def test_ingest_end_to_end_pseudonymises_records(tmp_path: Path) -> None:
     for i, record in enumerate(records):
         lines.append(f"2026-11-16T07:{i:02d}:00Z,kari.nordmann,Kirurgi,{record},Medisin,read,")
     lines += ["not,a,row", ""]
-    log = tmp_path / "journal.csv"
-    log.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    store = tmp_path / "s"
-    init_store(store, default_policies(), "op")
-    summary = ingest(store, "record-access-csv", [log], actor="op")
-    assert summary.read == len(lines) == summary.written + summary.rejected
+    store, summary = checks.ingest_lines(tmp_path, "record-access-csv", lines)
     assert summary.written == 40 and summary.rejected == 3
-    files = list((store / "lake" / "record_access").rglob("*.parquet"))
+    files = checks.lake_files(store, "record_access")
     ids: list[str] = []
-    strings: set[str] = set()
     for path in files:
         table = pq.read_table(path)
         if "record_id" in table.column_names:
             ids += table.column("record_id").to_pylist()
-        for column in table.columns:
-            if pa.types.is_string(column.type):
-                strings.update(v for v in column.to_pylist() if v is not None)
+    strings = checks.string_values(files)
     assert len(ids) >= 40 and all(i.startswith("rec-") for i in ids)
     assert len(set(ids)) == 40
     assert not any(r in s for r in records for s in strings)
@@ -253,11 +204,8 @@ def test_throughput_single_thread() -> None:
         f"{('read', 'les', 'print', 'update')[i % 4]},{('BEH', '', 'NØD')[i % 3]}"
         for i in range(n)
     ])  # fmt: skip
-    best = 0.0
-    for _ in range(2):
-        start = time.perf_counter()
-        result = parse_record_access_csv(lines, ParseContext(first_line=ENGLISH))
-        best = max(best, n / (time.perf_counter() - start))
+    result, best = checks.lines_per_second(
+        parse_record_access_csv, lines, ParseContext(first_line=ENGLISH), runs=2
+    )
     assert result.table.num_rows == n
-    print(f"record-access-csv: {best:,.0f} lines/s on {n} lines")
     assert best >= 50_000  # target 100k/s; half of it allows for a busy CI machine

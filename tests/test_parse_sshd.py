@@ -9,6 +9,7 @@ import pytest
 
 from schemas.datasets import AUTHENTICATION
 from tests import elastic_fixtures as ef
+from tests import parser_checks as checks
 from transforms.parse.base import REASON, ROW, ParseContext
 from transforms.parse.sshd import SSHD, parse_sshd
 
@@ -21,18 +22,11 @@ UNSUPPORTED = {
 
 
 def parse(*lines: str | None, ctx: ParseContext = CTX):
-    result = parse_sshd(pa.array(list(lines), pa.string()), ctx)
-    assert result.table.schema.names == [ROW, *AUTHENTICATION.column_names]
-    assert sorted(
-        result.table.column(ROW).to_pylist() + result.rejects.column(ROW).to_pylist()
-    ) == list(range(len(lines))), "every line in exactly one of table/rejects"
-    return result
+    return checks.parse_accounted(SSHD, lines, ctx)
 
 
 def row(line: str) -> dict:
-    result = parse(line)
-    assert result.rejects.num_rows == 0, result.rejects.to_pylist()
-    return result.table.to_pylist()[0]
+    return checks.single_row(parse(line))
 
 
 FIELDS = {

@@ -5,22 +5,18 @@ an ingest end to end, and throughput."""
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
-from loggvern.commands import ingest
-from schemas.datasets import AUTHENTICATION, RECORD_ACCESS
-from schemas.policy import default_policies
-from store.init import init_store
+from tests import parser_checks as checks
 from tests.elastic_fixtures import FIXTURES, Agreement, get
-from transforms.parse.base import REASON, REJECT_SCHEMA, ROW, ParseContext, ParseResult
+from tests.parser_checks import reasons, rows
+from transforms.parse.base import ParseContext, ParseResult
 from transforms.parse.registry import FORMATS
 from transforms.parse.windows_security import (
     MAX_LINE_CHARS,
@@ -38,7 +34,6 @@ from transforms.parse.windows_security import (
     REASONS,
     WINDOWS_OBJECT_ACCESS,
     WINDOWS_SECURITY,
-    parse_windows_object_access,
     parse_windows_security,
 )
 
@@ -73,26 +68,8 @@ def flat(event_id: int | str, data: dict[str, Any], nested: bool = False, **head
 
 
 def parse(lines: list[str | None], tz: str = "UTC", access: bool = False) -> ParseResult:
-    fn = parse_windows_object_access if access else parse_windows_security
-    return fn(pa.array(lines, pa.string()), ParseContext(timezone=tz))
-
-
-def rows(result: ParseResult) -> dict[int, dict[str, Any]]:
-    return {r[ROW]: r for r in result.table.to_pylist()}
-
-
-def reasons(result: ParseResult) -> dict[int, str]:
-    return {r[ROW]: r[REASON] for r in result.rejects.to_pylist()}
-
-
-def assert_partition(result: ParseResult, n: int, dataset=AUTHENTICATION) -> None:
-    parsed = result.table.column(ROW).to_pylist()
-    rejected = result.rejects.column(ROW).to_pylist()
-    assert sorted(parsed + rejected) == list(range(n))
-    assert not set(parsed) & set(rejected)
-    assert result.rejects.schema == REJECT_SCHEMA
-    assert result.table.column_names == [ROW, *dataset.column_names]
-    assert set(result.rejects.column(REASON).to_pylist()) <= REASONS
+    fmt = WINDOWS_OBJECT_ACCESS if access else WINDOWS_SECURITY
+    return checks.parse_accounted(fmt, lines, ParseContext(timezone=tz), REASONS)
 
 
 LOGON = {"TargetUserName": "kari", "TargetDomainName": "FJORDVIK", "TargetLogonId": "0x5A3E1",
@@ -143,7 +120,6 @@ CASES = [
 def test_each_event_id_in_both_shapes(event_id: int, data: dict, expected: dict) -> None:
     lines = [beat(event_id, data), flat(event_id, data), flat(str(event_id), data, nested=True)]
     result = parse(lines, tz="Europe/Oslo")
-    assert_partition(result, 3)
     got = rows(result)
     assert len(got) == 3, reasons(result)
     for row in got.values():
@@ -164,7 +140,6 @@ def test_object_access_in_both_shapes() -> None:
     rendered = {**data, "AccessList": "ReadData (or ListDirectory)\n\t\t\t\tDELETE\n\t\t\t\t",
                 "ObjectName": "D:\\Felles\\Budsjett\\2027.xlsx"}  # fmt: skip
     result = parse([beat(4663, data), flat(4663, rendered, nested=True)], access=True)
-    assert_partition(result, 2, RECORD_ACCESS)
     first, second = rows(result)[0], rows(result)[1]
     for row in (first, second):
         assert row["action"] == "access" and row["outcome"] == "success"
@@ -273,7 +248,6 @@ def test_elastic_fixture_agreement() -> None:
     expected = json.loads(Path(f"{FIXTURE}-expected.json").read_text(encoding="utf-8"))["expected"]
     assert len(events) == len(expected) == 18
     result = parse([json.dumps(e) for e in events])
-    assert_partition(result, len(events))
     unparsed = [f"event {r + 1}: {why}" for r, why in sorted(reasons(result).items())]
     got = rows(result)
     agree = Agreement()
@@ -300,59 +274,26 @@ def test_elastic_fixture_agreement() -> None:
     assert agree.ratio >= 0.99, agree.disagreements
 
 
-def _result_is_a_partition(fn, lines: list[str | None]) -> None:
-    dataset = AUTHENTICATION if fn is parse_windows_security else RECORD_ACCESS
-    assert_partition(fn(pa.array(lines, pa.string()), ParseContext()), len(lines), dataset)
-
-
 SAMPLES = [beat(4624, LOGON), flat(4625, FAILED), beat(4672, PRIVILEGES),
            flat(4663, {"SubjectUserName": "kari", "ObjectName": "D:\\a"}, nested=True)]  # fmt: skip
-PARSERS = [parse_windows_security, parse_windows_object_access]
 
 
-@settings(max_examples=150, deadline=None)
-@given(lines=st.lists(st.one_of(st.none(), st.text(max_size=300)), max_size=20))
-def test_arbitrary_text_never_raises(lines: list[str | None]) -> None:
-    for fn in PARSERS:
-        _result_is_a_partition(fn, lines)
-
-
-@settings(max_examples=150, deadline=None)
-@given(data=st.data())
-def test_truncated_and_mutated_lines_never_raise(data: st.DataObject) -> None:
-    lines: list[str | None] = []
-    for sample in SAMPLES:
-        text = list(sample[: data.draw(st.integers(0, len(sample)))])
-        for _ in range(data.draw(st.integers(0, 6))):
-            if text:
-                at = data.draw(st.integers(0, len(text) - 1))
-                text[at] = data.draw(st.characters(codec="utf-8"))  # no lone surrogates
-        lines += ["".join(text), sample]
-    for fn in PARSERS:
-        _result_is_a_partition(fn, lines)
+@checks.PROPERTY
+@given(checks.mutated(SAMPLES, st.characters(codec="utf-8"), truncate=True, keep_seeds=True))
+def test_truncated_and_mutated_lines_never_raise(lines: list[str]) -> None:
+    for access in (False, True):  # no lone surrogates: the lines are UTF-8
+        parse(lines, access=access)
 
 
 def test_a_one_megabyte_line_and_deep_nesting() -> None:
     big = flat(4624, {**LOGON, "Padding": "x" * 1_000_000})
     deep = '{"EventID": 4624, "a": ' + "[" * 50_000 + "]" * 50_000 + "}"
-    for fn in PARSERS:
-        _result_is_a_partition(fn, [big, deep, beat(4624, LOGON), "{" * 100_000])
+    for access in (False, True):
+        parse([big, deep, beat(4624, LOGON), "{" * 100_000], access=access)
     assert rows(parse([big]))[0]["actor_user"] == "FJORDVIK\\kari"
 
 
 PEOPLE = ["kari", "ola", "ola.adm", "per", "vagrant", "bosch", "FJORDVIK\\kari"]
-
-
-def _lake_strings(store: Path) -> set[str]:
-    found: set[str] = set()
-    for path in (store / "lake").rglob("*.parquet"):
-        for column in pq.read_table(path).columns:
-            values = column.combine_chunks()
-            while pa.types.is_list(values.type):
-                values = values.flatten()
-            if pa.types.is_string(values.type):
-                found.update(v for v in values.to_pylist() if v is not None)
-    return found
 
 
 def test_ingest_end_to_end(tmp_path: Path) -> None:
@@ -364,15 +305,11 @@ def test_ingest_end_to_end(tmp_path: Path) -> None:
               "ObjectName": "C:\\Users\\kari\\Documents\\lønn.xlsx",
               "AccessList": "%%4417"}  # fmt: skip
     access = [flat(4663, opened), beat(4624, LOGON)]
-    store = tmp_path / "s"
-    init_store(store, default_policies(), "op")
-    for name, content in (("windows-security", lines), ("windows-object-access", access)):
-        log = tmp_path / f"{name}.jsonl"
-        log.write_text("\n".join(content) + "\n", encoding="utf-8")
-        summary = ingest(store, name, [log], actor="op")
-        assert summary.read == len(content) == summary.written + summary.rejected
-        assert summary.rejected == (2 if name == "windows-security" else 1)
-    strings = _lake_strings(store)
+    store, summary = checks.ingest_lines(tmp_path, "windows-security", lines)
+    assert summary.rejected == 2
+    _, summary = checks.ingest_lines(tmp_path, "windows-object-access", access, store=store)
+    assert summary.rejected == 1
+    strings = checks.string_values(checks.lake_files(store))
     assert any(s.startswith("usr-") for s in strings) and any(s.startswith("pth-") for s in strings)
     folded = {s.casefold() for s in strings}
     text = "\n".join(folded)
@@ -395,11 +332,6 @@ def test_throughput_single_thread() -> None:
         .replace("@T@", f"2026-11-{1 + i % 28:02d}T{i % 24:02d}:{i % 60:02d}:{i * 7 % 60:02d}Z")
         for i in range(n)
     ])  # fmt: skip
-    best = 0.0
-    for _ in range(2):
-        start = time.perf_counter()
-        result = parse_windows_security(lines, ParseContext())
-        best = max(best, n / (time.perf_counter() - start))
+    result, best = checks.lines_per_second(parse_windows_security, lines, ParseContext(), runs=2)
     assert result.table.num_rows == n
-    print(f"windows-security: {best:,.0f} lines/s on {n} lines of ~{len(base)} chars")
     assert best >= 25_000  # target 50k/s; half of it allows for a busy CI machine

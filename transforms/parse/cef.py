@@ -40,6 +40,7 @@ from transforms.parse.line_bytes import (
     pattern,
 )
 from transforms.parse.syslog_header import EMPTY_LINE, RowErrors
+from transforms.parse.timestamps import utc_timestamps
 
 NOT_CEF = "not a CEF line"
 _HEADER = ("version", "vendor", "product", "device_version", "signature", "name", "severity")
@@ -83,7 +84,7 @@ def parse_cef(lines: pa.StringArray, ctx: ParseContext) -> ParseResult:
     cols: dict[str, pa.Array] = {}
     micros, ok = cef_time.event_time(text, prefix_time, ctx)
     errors.flag(~ok, "no event time")
-    cols["time"] = fw.timestamps(micros, ok)
+    cols["time"] = utc_timestamps(micros, ok)
     cols["observer"] = pc.coalesce(
         text["dvchost"], prefix_host, text["deviceExternalId"], text["dvc"]
     )

@@ -3,32 +3,35 @@
 CEF allows epoch milliseconds, `MMM dd yyyy HH:mm:ss[.SSS] [zone]`, the same without the year,
 and vendors also write ISO 8601. The values are short, so one regex per form over the column
 (no per-row Python) splits them into numbers; zones come from the value, else the line's `dtz`,
-else the context's timezone (see firewall_words.to_utc).
+else the context's timezone (see timestamps.zones_to_utc); a time without a year gets one as
+a BSD syslog header's does (timestamps.yearless_naive).
 """
 
 from __future__ import annotations
-
-from datetime import datetime, timedelta
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from transforms.parse import firewall_words as fw
 from transforms.parse.base import ParseContext
 from transforms.parse.line_bytes import Lines, line_bytes, substrings
-from transforms.parse.syslog_header import (
-    _date_ok,
-    _days_from_civil,
-    _local_reference,
-    parse_header,
+from transforms.parse.syslog_header import parse_header
+from transforms.parse.timestamps import (
+    DAY_US,
+    US,
+    clock_ok,
+    date_ok,
+    days_from_civil,
+    local_reference,
+    text_fields,
+    yearless_naive,
+    zones_to_utc,
 )
 
-_US, _DAY_US = 1_000_000, 86_400_000_000
 _MONTHS = pa.array(
     ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
 )
-_CLOCK = r"(?P<h>\d\d):(?P<mi>\d\d):(?P<s>\d\d)(?:\.(?P<frac>\d{1,9}))?"
+_CLOCK = r"(?P<h>\d\d):(?P<mi>\d\d):(?P<s>\d\d)(?:\.(?P<f>\d{1,9}))?"
 _NAMED = (
     r"^(?P<mon>[A-Za-z]{3}) +(?P<d>\d{1,2})(?: (?P<y>\d{4}))? " + _CLOCK + r"(?: (?P<zone>\S+))?$"
 )
@@ -59,56 +62,39 @@ def parse_times(values: pa.Array, dtz: pa.Array, ctx: ParseContext):
     """(UTC microseconds, valid) of CEF timestamp texts."""
     named, iso = pc.extract_regex(values, _NAMED), pc.extract_regex(values, _ISO)
     is_named = named.is_valid()
-
-    def part(name: str, default: str = "0") -> pa.Array:
-        got = (
-            iso.field(name)
-            if name == "mo"
-            else pc.if_else(is_named, named.field(name), iso.field(name))
-        )
-        return pc.if_else(pc.equal(pc.fill_null(got, ""), ""), default, got)
-
-    month_name = pc.index_in(pc.utf8_lower(named.field("mon")), _MONTHS)
-    month = pc.if_else(is_named, pc.add(month_name, 1), part("mo").cast(pa.int64()))
-    numbers = {k: _ints(part(k)) for k in ("d", "h", "mi", "s")}
-    year = _ints(part("y"))
-    frac = pc.utf8_slice_codeunits(pc.utf8_rpad(part("frac", ""), 6, "0"), 0, 6)
-    d, h, mi, s = numbers["d"], numbers["h"], numbers["mi"], numbers["s"]
-    m = pc.fill_null(month, 0).to_numpy(zero_copy_only=False)
-    found = (is_named.to_numpy(False) & (m > 0)) | iso.is_valid().to_numpy(False)
-    yearless = found & (year == 0)
-    ref = _local_reference(ctx)
-    year = np.where(yearless, ref.year, year)
-    ok = found & _date_ok(year, np.clip(m, 1, 12), d) & (h <= 23) & (mi <= 59) & (s <= 60)
-    days = _days_from_civil(np.where(ok, year, 1970), np.where(ok, m, 1), np.where(ok, d, 1))
-    naive = (days * 86_400 + h * 3600 + mi * 60 + s) * _US + _ints(frac)
-    late = yearless & (naive > _micros(ref + timedelta(days=2)))  # December, read in January
-    if late.any():
-        prior = _days_from_civil(
-            np.where(ok, year - 1, 1970), np.where(ok, m, 1), np.where(ok, d, 1)
-        )
-        naive = np.where(late, naive - (days - prior) * _DAY_US, naive)
-        ok &= ~late | _date_ok(year - 1, np.clip(m, 1, 12), d)
+    keys = ("y", "d", "h", "mi", "s", "f")
+    picked = [pc.if_else(is_named, named.field(k), iso.field(k)) for k in keys]
+    f = text_fields(pa.StructArray.from_arrays([*picked, iso.field("mo")], [*keys, "mo"]))
+    is_named = is_named.to_numpy(zero_copy_only=False)
+    month_name = pc.fill_null(pc.index_in(pc.utf8_lower(named.field("mon")), _MONTHS), -1)
+    m = np.where(is_named, month_name.to_numpy(zero_copy_only=False) + 1, f["mo"])
+    y, d, h, mi, s = (f[k] for k in ("y", "d", "h", "mi", "s"))
+    clock_us = ((h * 60 + mi) * 60 + s) * US + f["f"]
+    found = (is_named & (m > 0)) | iso.is_valid().to_numpy(zero_copy_only=False)
+    day_ok = date_ok(y, m, d)
+    days = days_from_civil(
+        np.where(day_ok, y, 1970), np.where(day_ok, m, 1), np.where(day_ok, d, 1)
+    )
+    naive = days * DAY_US + clock_us
+    yearless = found & (y == 0)
+    if yearless.any():
+        reference = local_reference(ctx.reference_time, ctx.timezone)
+        guess, guess_ok = yearless_naive(np.where(yearless, m, 0), d, clock_us, reference)
+        naive = np.where(yearless, guess, naive)
+        day_ok = np.where(yearless, guess_ok, day_ok)
+    ok = found & day_ok & clock_ok(h, mi, s)
     zone = pc.coalesce(pc.if_else(is_named, named.field("zone"), iso.field("zone")), dtz)
     zone = pc.if_else(pc.equal(zone, ""), dtz, zone)
-    utc, ok = fw.to_utc(naive, ok, zone, ctx)
+    utc, ok = zones_to_utc(naive, ok, zone, ctx.timezone)
     epoch = pc.fill_null(pc.match_substring_regex(values, _EPOCH), False)
     if pc.any(epoch).as_py():
         digits = pc.if_else(epoch, values, "0")
         value = digits.cast(pa.int64()).to_numpy(zero_copy_only=False)
         seconds = pc.utf8_length(digits).to_numpy(zero_copy_only=False) <= 11
         is_epoch = epoch.to_numpy(zero_copy_only=False)
-        utc = np.where(is_epoch, np.where(seconds, value * _US, value * 1000), utc)
+        utc = np.where(is_epoch, np.where(seconds, value * US, value * 1000), utc)
         ok |= is_epoch
     return utc, ok
-
-
-def _ints(values: pa.Array) -> np.ndarray:
-    return pc.fill_null(values, "0").cast(pa.int64()).to_numpy(zero_copy_only=False)
-
-
-def _micros(t: datetime) -> int:
-    return (t - datetime(1970, 1, 1)) // timedelta(microseconds=1)
 
 
 def syslog_prefix(raw: Lines, at: np.ndarray, ctx: ParseContext) -> tuple[pa.Array, pa.Array]:

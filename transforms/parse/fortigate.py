@@ -29,6 +29,7 @@ from transforms.parse.base import ParseContext, ParseResult, SourceFormat, confo
 from transforms.parse.keyvalue import KeyTable, quoted_pairs
 from transforms.parse.line_bytes import first_flag, line_bytes, non_digits
 from transforms.parse.syslog_header import EMPTY_LINE, RowErrors
+from transforms.parse.timestamps import utc_timestamps, ymd_hms_naive, zones_to_utc
 
 NOT_FORTIGATE = "not a FortiGate log line (no logid or type)"
 _KEYS = KeyTable(
@@ -143,10 +144,8 @@ def _time(f, text: dict[str, pa.Array], ctx: ParseContext, errors: RowErrors) ->
     has_date, date, date_len = f.span("date")
     has_time, clock, clock_len = f.span("time")
     given = has_date & has_time
-    naive, ok = fw.naive_micros(
-        f.raw, date, clock, given & (date_len == 10) & (clock_len == 8), "-"
-    )
-    micros, ok = fw.to_utc(naive, ok, text["tz"], ctx)
+    naive, ok = ymd_hms_naive(f.raw, date, clock, given & (date_len == 10) & (clock_len == 8), "-")
+    micros, ok = zones_to_utc(naive, ok, text["tz"], ctx.timezone)
     epoch = text["eventtime"]
     fallback = ~given & pc.is_valid(epoch).to_numpy(False)
     if fallback.any():
@@ -162,7 +161,7 @@ def _time(f, text: dict[str, pa.Array], ctx: ParseContext, errors: RowErrors) ->
         ok = ok | use
     errors.flag(~given & ~ok, "no event time")
     errors.flag(~ok, "invalid timestamp")
-    return fw.timestamps(micros, ok)
+    return utc_timestamps(micros, ok)
 
 
 def _outcome(text: dict[str, pa.Array], kind: pa.Array) -> pa.Array:

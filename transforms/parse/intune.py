@@ -51,7 +51,7 @@ from .intune_read import (
     read_csv_rows,
     read_json_rows,
 )
-from .mdm_time import parse_times
+from .timestamps import MDM_FORMS, parse_text_times
 
 # Fixed reject reasons: they never quote anything from the line.
 R_NULL = "null line"
@@ -209,7 +209,7 @@ def finish(selected: list[pa.Table], rejects: Rejects, ctx: ParseContext) -> Par
     sel = sel.combine_chunks()
     col = {name: sel.column(name).combine_chunks() for name in sel.column_names}
     scalars = {name: _clean(col[name]) for name in SCALARS}
-    sync, bad_time = parse_times(scalars["last_sync"], ctx.timezone)
+    sync, bad_time = parse_text_times(scalars["last_sync"], ctx.timezone, MDM_FORMS)
     no_id = pc.and_(pc.is_null(scalars["device"]), pc.is_null(scalars["serial"]))
     checks = ((pc.fill_null(col[PAGE], False), R_PAGE), (no_id, R_NO_DEVICE),
               (bad_time, R_BAD_TIME))  # fmt: skip

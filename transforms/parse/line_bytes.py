@@ -77,6 +77,11 @@ def byte_at(x: np.ndarray, k) -> np.ndarray:
     return ((x >> (U(8) * np.asarray(k, np.uint64))) & U(255)).astype(np.int64)
 
 
+def digits2(x: np.ndarray, k: int) -> np.ndarray:
+    """The two-digit number at bytes k and k+1 of each word (digits assumed)."""
+    return (byte_at(x, k) - 48) * 10 + byte_at(x, k + 1) - 48
+
+
 def bytes_below(count: np.ndarray) -> np.ndarray:
     """Words with all bits set in their first `count` bytes (uint64 counts; 8 or more: all)."""
     return ~(~U(0) << (count << U(3)))  # numpy shifts by 64 or more give 0

@@ -30,6 +30,7 @@ from transforms.parse.csv_fields import csv_fields
 from transforms.parse.keyvalue import Fields, scan
 from transforms.parse.line_bytes import equal_bytes, line_bytes, substrings
 from transforms.parse.syslog_header import EMPTY_LINE, RowErrors
+from transforms.parse.timestamps import utc_timestamps, ymd_hms_naive, zones_to_utc
 
 FIELDS = 60
 _TRAFFIC = {
@@ -166,10 +167,10 @@ def _time(csv: Fields, ctx: ParseContext, errors: RowErrors) -> pa.Array:
     """The generated time `YYYY/MM/DD hh:mm:ss`, in the context's timezone."""
     valid, start, length = csv.span("6")
     valid &= (length == 19) & (csv.raw.byte(start + 10) == 32)
-    naive, ok = fw.naive_micros(csv.raw, start, start + 11, valid, "/")
-    micros, ok = fw.to_utc(naive, ok, None, ctx)
+    naive, ok = ymd_hms_naive(csv.raw, start, start + 11, valid, "/")
+    micros, ok = zones_to_utc(naive, ok, None, ctx.timezone)
     errors.flag(~ok, "invalid timestamp")
-    return fw.timestamps(micros, ok)
+    return utc_timestamps(micros, ok)
 
 
 def _outcome(kind: pa.Array, action: pa.Array, status: pa.Array) -> pa.Array:

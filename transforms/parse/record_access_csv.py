@@ -31,7 +31,7 @@ import pyarrow.compute as pc
 from schemas.datasets import RECORD_ACCESS
 from transforms.parse.base import ParseContext, ParseResult, SourceFormat, conform
 from transforms.parse.syslog_header import RowErrors
-from transforms.parse.text_time import parse_times
+from transforms.parse.timestamps import EVENT_FORMS, parse_text_times
 
 NAME = "record-access-csv"
 
@@ -214,7 +214,7 @@ def parse_record_access_csv(lines: pa.StringArray, ctx: ParseContext) -> ParseRe
         return pc.if_else(pc.equal(value, ""), pa.scalar(None, pa.string()), value)
 
     got = todo[keep]
-    times, unreadable = parse_times(column("time"), ctx.timezone)
+    times, unreadable = parse_text_times(column("time"), ctx.timezone, EVENT_FORMS)
     errors.flag(_spread(n, got, unreadable), R_BAD_TIME)
     errors.flag(_spread(n, got, pc.is_null(times).to_numpy(zero_copy_only=False)), R_NO_TIME)
     for name, reason in (("actor_user", R_NO_USER), ("record_id", R_NO_RECORD)):

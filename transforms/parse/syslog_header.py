@@ -9,21 +9,17 @@ time (the SWAR toolkit of line_bytes).
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from functools import lru_cache
-from zoneinfo import ZoneInfo
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from transforms.parse.base import REJECT_SCHEMA, ROW, ParseContext
 from transforms.parse.line_bytes import (
     Lines,
     U,
     byte_at,
+    digits2,
     equal_bytes,
     first_flag,
     non_digits,
@@ -33,12 +29,20 @@ from transforms.parse.line_bytes import (
     spaces,
     substrings,
 )
+from transforms.parse.timestamps import (
+    DAY_US,
+    US,
+    date_ok,
+    days_from_civil,
+    local_reference,
+    local_to_utc,
+    utc_timestamps,
+    yearless_naive,
+)
 
 EMPTY_LINE = "empty line"
 BAD_HEADER = "unsupported syslog header"
 BAD_TIME = "invalid timestamp"
-
-_US, _DAY_US = 1_000_000, 86_400_000_000
 
 
 class RowErrors:
@@ -89,8 +93,7 @@ class SyslogHeader:
     errors: RowErrors
 
     def time(self) -> pa.Array:
-        ok = self.errors.ok
-        return pa.array(np.where(ok, self.micros, 0), pa.timestamp("us", tz="UTC"), mask=~ok)
+        return utc_timestamps(self.micros, self.errors.ok)
 
     def observer(self, lines: Lines) -> pa.Array:
         return substrings(lines, self.host, self.host_len, self.has_host)
@@ -194,11 +197,11 @@ def _timestamps(lines: Lines, shape: _Shape, ok: np.ndarray, ctx: ParseContext):
     if bsd.any():
         naive, valid = _bsd(lines, shape, ctx)
         valid &= bsd
-        utc = _to_utc(np.where(valid, naive, 0), ctx.timezone)
+        utc = local_to_utc(np.where(valid, naive, 0), ctx.timezone)
     rows = np.flatnonzero(ok & shape.rfc)
     if len(rows):
         us, valid[rows], zoned = _rfc3339(lines, shape.ts[rows], shape.ts_end[rows])
-        utc[rows] = us if zoned.all() else np.where(zoned, us, _to_utc(us, ctx.timezone))
+        utc[rows] = us if zoned.all() else np.where(zoned, us, local_to_utc(us, ctx.timezone))
     return utc, valid
 
 
@@ -225,53 +228,9 @@ def _bsd(lines: Lines, shape: _Shape, ctx: ParseContext):
     ones = lines.byte(shape.ts_end - 10).astype(np.int64)
     day = np.where(tens == 32, 0, tens - 48) * 10 + ones - 48
     secs, clock_ok = _clock(shape.clock)
-    ref_us, this_year, last_year = _calendar(ctx)
-    us = secs * _US + (day - 1) * _DAY_US
-    late = this_year.first[month] * _DAY_US + us > ref_us + 2 * _DAY_US  # December, read in Jan
-    naive = np.where(late, last_year.first[month], this_year.first[month]) * _DAY_US + us
-    days = np.where(late, last_year.days[month], this_year.days[month])
-    return naive, (month > 0) & (day >= 1) & (day <= days) & clock_ok
-
-
-@dataclass(frozen=True)
-class _Year:
-    """Per month (1-12; 0 for none): days from 1970-01-01 to its first day, days it has."""
-
-    first: np.ndarray
-    days: np.ndarray
-
-    @staticmethod
-    def of(year: int) -> _Year:
-        years = np.array([year] * 12 + [year + 1])  # the first days of its months, then of
-        first = _days_from_civil(years, np.array([*range(1, 13), 1]), 1)  # the next year
-        return _Year(np.array([0, *first[:12]]), np.array([0, *np.diff(first)]))
-
-
-@lru_cache(maxsize=16)
-def _calendar(ctx: ParseContext) -> tuple[int, _Year, _Year]:
-    """The reference time as naive microseconds, its year and the year before."""
-    ref = _local_reference(ctx)
-    ref_us = (ref - datetime(1970, 1, 1)) // timedelta(microseconds=1)
-    return ref_us, _Year.of(ref.year), _Year.of(ref.year - 1)
-
-
-def digits2(x: np.ndarray, k: int) -> np.ndarray:
-    return (byte_at(x, k) - 48) * 10 + byte_at(x, k + 1) - 48
-
-
-def _days_from_civil(y: np.ndarray, m: np.ndarray, d: np.ndarray) -> np.ndarray:
-    """Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm)."""
-    y = y - (m <= 2)
-    era = np.floor_divide(y, 400)
-    yoe = y - era * 400
-    doy = (153 * (m + np.where(m > 2, -3, 9)) + 2) // 5 + d - 1
-    return era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
-
-
-def _date_ok(y: np.ndarray, m: np.ndarray, d: np.ndarray) -> np.ndarray:
-    leap = (y % 4 == 0) & ((y % 100 != 0) | (y % 400 == 0))
-    dim = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])[np.clip(m, 1, 12) - 1]
-    return (m >= 1) & (m <= 12) & (d >= 1) & (d <= dim + ((m == 2) & leap))
+    reference = local_reference(ctx.reference_time, ctx.timezone)
+    naive, day_ok = yearless_naive(month, day, secs * US, reference)
+    return naive, day_ok & clock_ok
 
 
 def _rfc3339(lines: Lines, ts: np.ndarray, ts_end: np.ndarray):
@@ -293,38 +252,6 @@ def _rfc3339(lines: Lines, ts: np.ndarray, ts_end: np.ndarray):
     signed = (sign == ord("+")) | (sign == ord("-"))
     offset = np.where(signed, (digits2(zone, 1) * 3600 + digits2(zone, 4) * 60), 0)
     offset = np.where(sign == ord("-"), -offset, offset)
-    local = _days_from_civil(year, month, day) * _DAY_US + secs * _US + frac
-    ok = _date_ok(year, month, day) & clock_ok & (np.abs(offset) < 86_400)
-    return local - offset * _US, ok, signed | (sign == ord("Z"))
-
-
-def _fixed_offset(tz: str) -> int | None:
-    """Seconds east of UTC for "UTC", "Z", "+HHMM", "+HH:MM", "+HH"; None for IANA names."""
-    if tz.upper() in ("UTC", "Z", "GMT", "ETC/UTC"):
-        return 0
-    m = re.fullmatch(r"([+-])(\d\d):?(\d\d)?", tz)
-    if not m:
-        return None
-    sign = -1 if m.group(1) == "-" else 1
-    return sign * (int(m.group(2)) * 3600 + int(m.group(3) or 0) * 60)
-
-
-def _local_reference(ctx: ParseContext) -> datetime:
-    """ctx.reference_time as a naive wall-clock time in ctx.timezone."""
-    ref = ctx.reference_time
-    if ref.tzinfo is None:
-        ref = ref.replace(tzinfo=UTC)
-    offset = _fixed_offset(ctx.timezone)
-    if offset is not None:
-        return (ref.astimezone(UTC) + timedelta(seconds=offset)).replace(tzinfo=None)
-    return ref.astimezone(ZoneInfo(ctx.timezone)).replace(tzinfo=None)
-
-
-def _to_utc(naive_us: np.ndarray, tz: str) -> np.ndarray:
-    offset = _fixed_offset(tz)
-    if offset is not None:
-        return naive_us - offset * _US
-    ZoneInfo(tz)  # raises for an unknown zone name: a configuration error, not a row error
-    local = pa.array(naive_us, pa.timestamp("us"))
-    zoned = pc.assume_timezone(local, timezone=tz, ambiguous="earliest", nonexistent="earliest")
-    return zoned.cast(pa.int64()).to_numpy(zero_copy_only=False, writable=True)
+    local = days_from_civil(year, month, day) * DAY_US + secs * US + frac
+    ok = date_ok(year, month, day) & clock_ok & (np.abs(offset) < 86_400)
+    return local - offset * US, ok, signed | (sign == ord("Z"))

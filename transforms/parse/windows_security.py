@@ -35,7 +35,7 @@ import pyarrow.compute as pc
 from schemas.datasets import AUTHENTICATION, RECORD_ACCESS, DatasetSpec
 from transforms.parse.base import ParseContext, ParseResult, SourceFormat, conform
 from transforms.parse.syslog_header import RowErrors
-from transforms.parse.text_time import parse_times
+from transforms.parse.timestamps import EVENT_FORMS, parse_text_times
 from transforms.parse.winlog_fields import extract, is_json_object
 from transforms.parse.winlog_values import (
     STR_NULL,
@@ -112,7 +112,7 @@ def _read(lines: pa.Array, ctx: ParseContext, events: dict, foreign: dict, to_fo
     errors.flag(pc.is_null(eid).to_numpy(zero_copy_only=False), R_NO_ID)
     errors.flag(is_in(eid, tuple(foreign)).to_numpy(zero_copy_only=False), to_foreign)
     errors.flag(~is_in(eid, tuple(events)).to_numpy(zero_copy_only=False), R_UNSUPPORTED)
-    times, unreadable = parse_times(fields["time"], ctx.timezone)
+    times, unreadable = parse_text_times(fields["time"], ctx.timezone, EVENT_FORMS)
     errors.flag(unreadable, R_BAD_TIME)
     errors.flag(~times.is_valid().to_numpy(zero_copy_only=False), R_NO_TIME)
     return {**fields, "event_id": eid}, times, errors
