@@ -10,10 +10,8 @@ still accounted for.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from itertools import islice
 
 import numpy as np
 import pyarrow as pa
@@ -26,6 +24,7 @@ from transforms.parse.base import REASON, REJECT_SCHEMA, ROW, ParseContext, Sour
 UNRECOGNISED = "format not recognised (--source auto)"
 AUTO = "auto"
 SAMPLE_LINES = 1000
+SAMPLE_BYTES = 4 << 20
 
 
 def detect_lines(
@@ -119,15 +118,19 @@ class FileDetection:
     counts: dict[str, int]  # lines per format claimed by the detectors
     fallback: str | None  # the format of lines no detector claims (header-based files)
 
-    def describe(self) -> str:
-        found = ", ".join(f"{n} {name}" for name, n in Counter(self.counts).most_common())
-        extra = f"; the rest as {self.fallback} (by its header)" if self.fallback else ""
-        return f"{self.path}: {found or 'nothing recognised'} in {self.sampled} lines{extra}"
-
 
 def detect_file(path: str, formats: Sequence[SourceFormat]) -> FileDetection:
+    """Detection over the file's first lines (at most SAMPLE_LINES, at most SAMPLE_BYTES:
+    a file without line breaks is not read whole at planning time)."""
     with open(path, "rb") as fh:
-        raw = [line.rstrip(b"\r\n") for line in islice(fh, SAMPLE_LINES)]
+        head = fh.read(SAMPLE_BYTES)
+        complete = len(head) < SAMPLE_BYTES
+    lines = head.split(b"\n")
+    if not complete and len(lines) > 1:
+        lines = lines[:-1]  # the last one may be cut
+    if lines and lines[-1] == b"":
+        lines = lines[:-1]
+    raw = [line.rstrip(b"\r") for line in lines[:SAMPLE_LINES]]
     text, _ = decode_lines(pa.array(raw, pa.binary()))
     names = detect_lines(text, formats)
     counts = {c["values"]: c["counts"] for c in pc.value_counts(names).to_pylist() if c["values"]}
