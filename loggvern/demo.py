@@ -11,6 +11,7 @@ from rich.console import Console
 
 from loggvern.commands_audit import audit_report
 from loggvern.demo_breakglass import CUSTODIANS, THRESHOLD, breakglass_round
+from loggvern.demo_inventory import ingest_inventory
 from loggvern.output import render
 from pipelines.synthetic.municipality import generate_municipality
 from queries.named import load_named
@@ -44,6 +45,9 @@ QUERIES: list[tuple[str, str, bool, str, list[str], list[str]]] = [
     ("DLP: people with many sensitive matches, and where it went", "security_incident", True,
      "dlp_matches_by_pseudonym", ["min_matches=3"],
      ["actor_user", "matches", "sensitive_items", "recipients"]),
+    ("TikTok / Telegram installed on service devices (MDM inventory, seed 002)",
+     "security_incident", True, "tiktok_telegram_installed", [],
+     ["device", "owner", "ownership", "apps", "finding"]),
 ]  # fmt: skip
 REFUSED: list[tuple[str, str, bool, str]] = [
     ("network_administration asking for people", "network_administration", False,
@@ -85,6 +89,7 @@ def run_demo(store: Path, *, employees: int = 300, console: Console | None = Non
         )
         for reason, count in sorted(summary.reasons.items(), key=lambda item: -item[1])[:4]:
             console.print(f"             dead letter: {count} × {reason}", style="dim")
+    ingest_inventory(layout, inputs_dir, inputs.aliases, OPERATOR, console)
     analyst = Ledger(layout, ANALYST)
     case = open_case(
         layout, analyst, "Alarms 16 November",

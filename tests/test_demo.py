@@ -13,13 +13,16 @@ def test_demo_runs_and_shows_findings(tmp_path: Path, capsys: pytest.CaptureFixt
     store = tmp_path / "demo-store"
     assert main(["demo", "--fresh", str(store), "--employees", "40"]) == 0
     out = capsys.readouterr().out
-    assert out.count("✓") == 3 and "ACCOUNTING MISMATCH" not in out
+    assert out.count("✓") == 4 and "ACCOUNTING MISMATCH" not in out  # 3 logs + the MDM export
     assert "203.0.113.7" in out  # the brute-force source stays visible (rich may fold it)
     assert "gmail.com" in out  # the exfiltration's destination domain
     assert "usr-k1-" in out  # people appear only as pseudonyms
     assert "refused" in out and "not lawful" in out
     assert "COPY statement refused" in out and "need an open case" in out
     assert "ledger intact" in out and "audit report: ok" in out
+    # the MDM export: recognised by its header, forbidden fields dropped and counted
+    assert "intune-csv)" in out and "dropped at the edge (seed 003): browser_history=" in out
+    assert "TikTok / Telegram installed" in out and "service" in out
     # the break-glass round: refused requester, two approvals, one name, ledgered
     assert "cannot approve" in out and out.count("approves (share checked") == 2
     revealed = [line for line in out.splitlines() if "revealed with dpo + union-rep" in line]
