@@ -17,9 +17,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey  # noqa: E402
+
 from pipelines.synthetic.iptables_bulk import write_iptables_lines  # noqa: E402
 from schemas.policy import default_policy_path, load_policy  # noqa: E402
 from store.keys import KeyRing  # noqa: E402
+from store.vault import Sealer, mac_key  # noqa: E402
 from transforms.batch import Batch  # noqa: E402
 from transforms.identity import AliasDirectory  # noqa: E402
 from transforms.parse.base import REJECT_SCHEMA, ParseContext  # noqa: E402
@@ -27,6 +30,7 @@ from transforms.parse.registry import source_format  # noqa: E402
 from transforms.pseudonymize import Pseudonymizer  # noqa: E402
 from transforms.purpose import RunStamp  # noqa: E402
 from transforms.read_lines import plan_splits, read_split  # noqa: E402
+from transforms.seal import seal_batch  # noqa: E402
 from transforms.sink import write_batch  # noqa: E402
 from transforms.stages import (  # noqa: E402
     attach_evidence,
@@ -49,6 +53,7 @@ def main() -> None:
         policy = load_policy(default_policy_path("iptables"))
         keys = KeyRing(b"p" * 32, b"e" * 32, bytes(range(32)), b"d" * 32)
         pz = Pseudonymizer(keys, AliasDirectory())
+        sealer = Sealer(X25519PrivateKey.generate().public_key(), mac_key(keys.pseudonym))
         ctx = ParseContext()
         stamp = RunStamp("iptables", "profile")
         spent: dict[str, float] = defaultdict(float)
@@ -69,6 +74,7 @@ def main() -> None:
                 batch = timed("evidence HMAC", attach_evidence, batch, keys.evidence)
                 batch = timed("minimise", minimize_batch, batch, policy)
                 batch = timed("pseudonymise", pseudonymize_batch, batch, policy, pz)
+                batch = timed("seal (vault)", seal_batch, batch, policy, pz, sealer)
                 batch = timed("purposes", tag_batch, batch, policy)
                 timed("project + Parquet", write_batch, batch, policy, stamp, Path(tmp), b"d" * 32)
         total = sum(spent.values())
