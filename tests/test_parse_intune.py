@@ -19,6 +19,7 @@ from pipelines.synthetic.intune_inventory import FORBIDDEN_NAMES, write_inventor
 from schemas.policy import load_policy
 from tests import parser_checks as checks
 from tests.parser_checks import reasons, rows
+from transforms.auto_detect import detect_lines
 from transforms.parse.base import ROW, ParseContext, ParseResult
 from transforms.parse.intune import (
     INTUNE_CSV,
@@ -219,9 +220,10 @@ def test_small_read_groups_give_the_same_rows(monkeypatch: pytest.MonkeyPatch) -
 
 def test_detection() -> None:
     lines = pa.array([device(), '{"CreationTime":"2026-01-01","Operation":"DLPRuleMatch"}', ROW_A])
-    assert INTUNE_JSON.detect is not None and INTUNE_CSV.detect is not None
+    assert INTUNE_JSON.detect is not None
     assert INTUNE_JSON.detect(lines).to_pylist() == [True, False, False]
-    assert INTUNE_CSV.detect(lines).to_pylist() == [False, False, False]
+    assert INTUNE_CSV.detect is None  # no per-line detector: `auto` decides by the header
+    assert detect_lines(lines, [INTUNE_CSV]).to_pylist() == [None, None, None]
     assert FORMATS["intune-csv"] is INTUNE_CSV and FORMATS["intune-json"] is INTUNE_JSON
 
 

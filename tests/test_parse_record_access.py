@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from schemas.datasets import RECORD_ACCESS
 from tests import parser_checks as checks
 from tests.parser_checks import reasons, rows
+from transforms.auto_detect import detect_lines
 from transforms.parse.base import ParseContext, ParseResult
 from transforms.parse.record_access_csv import (
     EXAMPLES,
@@ -148,7 +149,8 @@ def test_a_file_without_a_usable_header_is_refused_line_by_line(header, reason) 
 def test_format_registration_and_detect() -> None:
     assert FORMATS["record-access-csv"] is RECORD_ACCESS_CSV
     assert RECORD_ACCESS_CSV.dataset is RECORD_ACCESS
-    assert RECORD_ACCESS_CSV.detect(pa.array(list(EXAMPLES))).to_pylist() == [False] * 3
+    assert RECORD_ACCESS_CSV.detect is None  # no per-line detector: `auto` decides by header
+    assert detect_lines(pa.array(list(EXAMPLES)), [RECORD_ACCESS_CSV]).to_pylist() == [None] * 3
     assert len(rows(parse(list(EXAMPLES[1:]), EXAMPLES[0]))) == 2
 
 

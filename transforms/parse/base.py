@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from schemas.datasets import DatasetSpec
 
@@ -68,6 +69,15 @@ class SourceFormat:
     # them and docs/formats.md shows them. For a format with a header line, the first
     # example is the header.
     examples: tuple[str, ...] = ()
+
+
+def lines_matching(pattern: str) -> Callable[[pa.StringArray], pa.BooleanArray]:
+    """A `--source auto` detector: the lines an RE2 pattern matches (null lines: no)."""
+
+    def detect(lines: pa.StringArray) -> pa.BooleanArray:
+        return pc.fill_null(pc.match_substring_regex(lines, pattern), False)
+
+    return detect
 
 
 def conform(table: pa.Table, dataset: DatasetSpec) -> pa.Table:

@@ -28,7 +28,7 @@ from schemas.datasets import NETWORK_ACTIVITY
 from transforms.distinct import map_distinct
 from transforms.parse import cef_time
 from transforms.parse import firewall_words as fw
-from transforms.parse.base import ParseContext, ParseResult, SourceFormat, conform
+from transforms.parse.base import ParseContext, ParseResult, SourceFormat, conform, lines_matching
 from transforms.parse.keyvalue import MAX_TOKENS, ROW_STEP, Fields, KeyTable, unescaped
 from transforms.parse.line_bytes import (
     Lines,
@@ -258,19 +258,15 @@ def _pairs(raw: Lines, ext: np.ndarray, keys: KeyTable) -> tuple[Fields, np.ndar
     return Fields(raw, names, start, end, quoted, _extension_unescape), too_many
 
 
+# `--source auto`: a CEF header at the start of the message (after a syslog header).
 _LINE = r"^[^=|\"]*?\bCEF:\d+\|"
-
-
-def detect_cef(lines: pa.StringArray) -> pa.BooleanArray:
-    """`--source auto`: a CEF header at the start of the message (after a syslog header)."""
-    return pc.fill_null(pc.match_substring_regex(lines, _LINE), False)
 
 
 CEF = SourceFormat(
     "cef",
     NETWORK_ACTIVITY,
     parse_cef,
-    detect_cef,
+    lines_matching(_LINE),
     examples=(
         "<134>Nov 16 08:01:02 fw-edge-2 CEF:0|Example Networks|EdgeWall|9.1.2|100|Connection denied|5|rt=Nov 16 2026 08:01:02.123 +0100 src=10.20.3.44 spt=51514 dst=198.51.100.20 dpt=443 proto=TCP act=deny suser=kari.nordmann shost=PC-0412 deviceInboundInterface=port1 deviceOutboundInterface=wan1 cs1Label=Rule cs1=Block-Games in=0 out=0",  # noqa: E501
         "CEF:0|Example Networks|Web\\|Gate|4.0|url-block|URL blocked|7|rt=1794812710000 src=10.20.3.45 spt=51530 dst=198.51.100.80 dpt=443 proto=6 act=blocked request=https://games.example.com/play?level\\=2 cs2Label=URL Category cs2=Games suser=ola msg=Blocked by policy \\= games",  # noqa: E501

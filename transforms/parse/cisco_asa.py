@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from schemas.datasets import NETWORK_ACTIVITY
-from transforms.parse.base import ParseContext, ParseResult, SourceFormat, conform
+from transforms.parse.base import ParseContext, ParseResult, SourceFormat, conform, lines_matching
 from transforms.parse.cisco_asa_messages import DIRECT, MESSAGES, message_columns
 from transforms.parse.firewall_fields import (
     PORT_LIMIT,
@@ -178,16 +178,11 @@ def _seconds(text: pa.Array) -> pa.Array:
 _DETECT = r"%(?:ASA|FTD)-(?:[A-Za-z_]+-)?[0-7]-\d{6}: "
 
 
-def detect_cisco_asa(lines: pa.StringArray) -> pa.BooleanArray:
-    """`--source auto`: lines that look like this format (see transforms/auto_detect.py)."""
-    return pc.fill_null(pc.match_substring_regex(lines, _DETECT), False)
-
-
 CISCO_ASA = SourceFormat(
     "cisco-asa",
     NETWORK_ACTIVITY,
     parse_cisco_asa,
-    detect_cisco_asa,
+    lines_matching(_DETECT),
     examples=(
         "Nov 16 2026 08:00:01 fw-asa1 : %ASA-6-302013: Built outbound TCP connection 81234 for outside:198.51.100.20/443 (198.51.100.20/443) to inside:10.20.3.44/53000 (203.0.113.10/53000)",  # noqa: E501
         '<164>Nov 16 08:00:02 fw-asa1 %ASA-4-106023: Deny tcp src outside:203.0.113.7/51515 dst inside:10.20.1.5/22 by access-group "outside_access_in" [0x0, 0x0]',  # noqa: E501

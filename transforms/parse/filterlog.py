@@ -30,7 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from schemas.datasets import NETWORK_ACTIVITY
-from transforms.parse.base import ParseContext, ParseResult, SourceFormat, conform
+from transforms.parse.base import ParseContext, ParseResult, SourceFormat, conform, lines_matching
 from transforms.parse.firewall_fields import (
     INT32_LIMIT,
     PORT_LIMIT,
@@ -161,16 +161,11 @@ def _flag_names(letters: str | None) -> str | None:
 _DETECT = r"(?:^|\s)filterlog(?:\[\d+\]:|:| \S+ \S+ (?:-|\[.*\])) ?\d*,\d*,[^,]*,[^,]*,[^,]*,"
 
 
-def detect_filterlog(lines: pa.StringArray) -> pa.BooleanArray:
-    """`--source auto`: lines that look like this format (see transforms/auto_detect.py)."""
-    return pc.fill_null(pc.match_substring_regex(lines, _DETECT), False)
-
-
 FILTERLOG = SourceFormat(
     "filterlog",
     NETWORK_ACTIVITY,
     parse_filterlog,
-    detect_filterlog,
+    lines_matching(_DETECT),
     examples=(
         "<134>Nov 16 08:00:01 fw1 filterlog[41512]: 5,,,1000000103,igb0,match,block,in,4,0x0,,51,24012,0,DF,6,tcp,60,203.0.113.7,10.20.1.5,51515,22,0,S,3284713590,,64240,,mss;sackOK;TS;nop;wscale",  # noqa: E501
         '<134>1 2026-11-16T08:00:02.123456+01:00 opnsense.fjordvik.local filterlog 41512 - [meta sequenceId="7"] 77,,,02f4bab031b57d1e30553ce08e0ec131,vtnet1,match,pass,out,4,0x0,,63,0,0,DF,17,udp,76,10.20.3.44,198.51.100.20,53000,123,56',  # noqa: E501

@@ -169,11 +169,6 @@ def detect_intune_json(lines: pa.StringArray) -> pa.BooleanArray:
     return pc.fill_null(pc.and_(looks, other), False)
 
 
-def detect_nothing(lines: pa.StringArray) -> pa.BooleanArray:
-    """A CSV line says nothing about its format without its header (see auto_detect)."""
-    return pa.array(np.zeros(len(lines), bool))
-
-
 # --- shared: checks, normalisation, counts -----------------------------------------------
 
 
@@ -254,7 +249,7 @@ INTUNE_CSV = SourceFormat(
     "intune-csv",
     DEVICE_INVENTORY,
     parse_intune_csv,
-    detect_nothing,
+    None,  # a CSV line says nothing without its header: `auto` decides per file
     examples=(
         "Device name,Primary user UPN,Ownership,Model,Manufacturer,Serial number,OS,OS version,"
         "Compliance,Last check-in,Phone number,Installed apps",

@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from schemas.datasets import NETWORK_ACTIVITY
-from transforms.parse.base import ParseContext, ParseResult, SourceFormat, conform
+from transforms.parse.base import ParseContext, ParseResult, SourceFormat, conform, lines_matching
 from transforms.parse.line_bytes import (
     LineBatch,
     Lines,
@@ -403,16 +403,11 @@ def _classify(prefixes: pa.Array) -> tuple[pa.Array, pa.Array]:
 _NETFILTER_LINE = r"(?:^|[\s\]])IN=\S* OUT=\S* .*SRC=[0-9a-fA-F.:]+ DST="
 
 
-def detect_iptables(lines: pa.StringArray) -> pa.BooleanArray:
-    """`--source auto`: lines that look like this format (see transforms/auto_detect.py)."""
-    return pc.fill_null(pc.match_substring_regex(lines, _NETFILTER_LINE), False)
-
-
 IPTABLES = SourceFormat(
     "iptables",
     NETWORK_ACTIVITY,
     parse_iptables,
-    detect_iptables,
+    lines_matching(_NETFILTER_LINE),
     examples=(
         "Nov 16 08:00:01 fw1 kernel: [1234.567890] [UFW BLOCK] IN=eth0 OUT= MAC=00:16:3e:aa:bb:cc:00:16:3e:dd:ee:ff:08:00 SRC=203.0.113.7 DST=10.20.1.5 LEN=60 TOS=0x00 PREC=0x00 TTL=50 ID=4242 DF PROTO=TCP SPT=51515 DPT=22 WINDOW=64240 RES=0x00 SYN URGP=0",  # noqa: E501
         "2026-11-16T08:00:02.123456+01:00 edge1 kernel: [set-rule-A] IN=eth1 OUT=eth0 SRC=10.20.3.44 DST=198.51.100.20 LEN=52 TTL=63 PROTO=UDP SPT=53000 DPT=443 LEN=32",  # noqa: E501

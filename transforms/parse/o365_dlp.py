@@ -34,7 +34,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from schemas.datasets import DATA_SECURITY_FINDING
 from transforms.parse.base import (
@@ -45,6 +44,7 @@ from transforms.parse.base import (
     ParseResult,
     SourceFormat,
     conform,
+    lines_matching,
 )
 
 # Fixed reject reasons: they never quote anything from the line.
@@ -407,16 +407,11 @@ def parse_o365_dlp(lines: pa.StringArray, ctx: ParseContext) -> ParseResult:
 _DLP_RECORD = r'^\s*\{.*"Operation"\s*:\s*"(?i:dlp)[A-Za-z]*"'
 
 
-def detect_o365_dlp(lines: pa.StringArray) -> pa.BooleanArray:
-    """`--source auto`: lines that look like this format (see transforms/auto_detect.py)."""
-    return pc.fill_null(pc.match_substring_regex(lines, _DLP_RECORD), False)
-
-
 O365_DLP = SourceFormat(
     "o365-dlp",
     DATA_SECURITY_FINDING,
     parse_o365_dlp,
-    detect_o365_dlp,
+    lines_matching(_DLP_RECORD),
     examples=(
         '{"CreationTime": "2026-11-16T08:02:00", "Id": "5d1b6a1e-0000-4000-8000-000000000001", "Operation": "DLPRuleMatch", "OrganizationId": "00000000-0000-4000-8000-000000000000", "RecordType": 13, "UserKey": "DlpAgent", "UserType": 4, "Workload": "Exchange", "UserId": "kari.nordmann@fjordvik.kommune.no", "IncidentId": "6e2c", "PolicyDetails": [{"PolicyId": "p1", "PolicyName": "Personal data", "Rules": [{"RuleId": "r1", "RuleName": "Norwegian ID numbers", "Severity": "High", "Actions": ["BlockAccess"], "ConditionsMatched": {"SensitiveInformation": [{"SensitiveInformationTypeName": "Norway Identification Number", "SensitiveType": "a1", "Count": 3, "Confidence": 85}]}}]}], "SensitiveInfoDetectionIsIncluded": true, "ExchangeMetaData": {"From": "kari.nordmann@fjordvik.kommune.no", "To": ["someone@gmail.com"], "Subject": "list", "MessageID": "<a1@fjordvik.kommune.no>"}}',  # noqa: E501
     ),

@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 
 from schemas.datasets import NETWORK_ACTIVITY
 from transforms.parse import firewall_words as fw
-from transforms.parse.base import ParseContext, ParseResult, SourceFormat, conform
+from transforms.parse.base import ParseContext, ParseResult, SourceFormat, conform, lines_matching
 from transforms.parse.csv_fields import csv_fields
 from transforms.parse.keyvalue import Fields, scan
 from transforms.parse.line_bytes import equal_bytes, line_bytes, substrings
@@ -199,6 +199,7 @@ def _syslog_host(raw, begin: np.ndarray, found: np.ndarray) -> pa.Array:
     return pc.if_else(host.is_valid(), host.field("host"), None)
 
 
+# `--source auto`: CSV whose fourth field is a PAN-OS log type, after a serial.
 _LINE = (
     r"^(?:[^,]* )?\d*,\d{4}/\d\d/\d\d \d\d:\d\d:\d\d,[^,]*,(?:"
     + "|".join(t.replace("-", r"\-") for t in _TYPES + _OTHER_TYPES)
@@ -206,16 +207,11 @@ _LINE = (
 )
 
 
-def detect_panos(lines: pa.StringArray) -> pa.BooleanArray:
-    """`--source auto`: CSV whose fourth field is a PAN-OS log type, after a serial."""
-    return pc.fill_null(pc.match_substring_regex(lines, _LINE), False)
-
-
 PANOS = SourceFormat(
     "panos",
     NETWORK_ACTIVITY,
     parse_panos,
-    detect_panos,
+    lines_matching(_LINE),
     examples=(
         "<14>Nov 16 08:01:02 PA-3220-HQ 1,2026/11/16 08:01:02,016201004321,TRAFFIC,end,2817,2026/11/16 08:01:01,10.20.3.44,198.51.100.20,203.0.113.2,198.51.100.20,Allow-Web,fjordvik\\kari.nordmann,,ssl,vsys1,trust,untrust,ethernet1/2,ethernet1/1,Forward-Logs,2026/11/16 08:01:02,40211,1,51514,443,61514,443,0x400053,tcp,allow,17732,2310,15422,39,2026/11/16 08:00:30,31,computer-and-internet-info,,7215038,0x0,10.0.0.0-10.255.255.255,Norway,,18,21,tcp-fin,0,0,0,0,,PA-3220-HQ,from-policy,,,0,,0,,N/A,0,0,0,0",  # noqa: E501
         '<14>Nov 16 08:05:10 PA-3220-HQ 1,2026/11/16 08:05:10,016201004321,THREAT,url,2817,2026/11/16 08:05:10,10.20.3.44,198.51.100.80,203.0.113.2,198.51.100.80,Allow-Web,fjordvik\\kari.nordmann,,web-browsing,vsys1,trust,untrust,ethernet1/2,ethernet1/1,Forward-Logs,2026/11/16 08:05:10,40299,1,51530,80,61530,80,0x40b000,tcp,block-url,"games.example.com/play?level=2,4",(9999),games,informational,client-to-server,7215099,0x0,10.0.0.0-10.255.255.255,Norway,,text/html,0,,,1,"Mozilla/5.0",,,,,,,0,0,0,0,,PA-3220-HQ,',  # noqa: E501

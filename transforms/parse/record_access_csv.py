@@ -268,17 +268,16 @@ def _spread(n: int, rows: np.ndarray, mask) -> np.ndarray:
     return out
 
 
-def detect_record_access_csv(lines: pa.StringArray) -> pa.BooleanArray:
-    """No line can be told apart without its header: claims none (see the module doc)."""
-    return pa.array(np.zeros(len(lines), bool))
-
-
 EXAMPLES = (
     "time,user,user_unit,record_id,record_unit,action,reason_code",
     "2026-11-16T08:01:02+01:00,kari.nordmann,Kirurgisk post 2,10234567,Kirurgisk post 2,read,BEH",
     '2026-11-16 08:05:40,ola.hansen,Akuttmottak,10998877,"Medisin, post 3",print,',
 )
 RECORD_ACCESS_CSV = SourceFormat(
-    NAME, RECORD_ACCESS, parse_record_access_csv, detect_record_access_csv, examples=EXAMPLES
+    NAME,
+    RECORD_ACCESS,
+    parse_record_access_csv,
+    None,
+    examples=EXAMPLES,  # auto: by header
 )
 SOURCE_FORMATS = (RECORD_ACCESS_CSV,)

@@ -32,7 +32,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from schemas.datasets import AUTHENTICATION
-from transforms.parse.base import ParseContext, ParseResult, SourceFormat, conform
+from transforms.parse.base import ParseContext, ParseResult, SourceFormat, conform, lines_matching
 from transforms.parse.line_bytes import is_ip, line_bytes, substrings
 from transforms.parse.syslog_header import parse_header
 
@@ -249,16 +249,11 @@ def _integer(digits: pa.Array, limit: int, errors, name: str) -> pa.Array:
 _AUTH_PROGRAM = r"\s(?:sshd|sudo)(?:\[\d+\])?: "
 
 
-def detect_sshd(lines: pa.StringArray) -> pa.BooleanArray:
-    """`--source auto`: lines that look like this format (see transforms/auto_detect.py)."""
-    return pc.fill_null(pc.match_substring_regex(lines, _AUTH_PROGRAM), False)
-
-
 SSHD = SourceFormat(
     "sshd",
     AUTHENTICATION,
     parse_sshd,
-    detect_sshd,
+    lines_matching(_AUTH_PROGRAM),
     examples=(
         "Nov 16 08:01:02 jump1 sshd[4242]: Failed password for invalid user admin from 203.0.113.7 port 51515 ssh2",  # noqa: E501
         "Nov 16 08:01:09 jump1 sshd[4250]: Accepted publickey for kari from 198.51.100.23 port 40022 ssh2: ED25519 SHA256:abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQ",  # noqa: E501
