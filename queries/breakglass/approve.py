@@ -6,13 +6,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from queries.breakglass.lifecycle import expire_due, refusals_ledgered
+from queries.breakglass.lifecycle import current_request, refusals_ledgered
 from queries.breakglass.request import (
     Approval,
     BreakGlassError,
     BreakGlassRequest,
     State,
-    get_request,
     locked_requests,
     save_requests,
 )
@@ -28,10 +27,7 @@ def approve_request(
     with refusals_ledgered(ledger, "breakglass approve", request_id):
         config = load_vault_config(layout)
         with locked_requests(layout) as requests:
-            expired = expire_due(ledger, requests)
-            if expired:
-                save_requests(layout, requests)
-            request = get_request(requests, request_id)
+            request = current_request(layout, ledger, requests, request_id)
             state = request.state()
             if state is State.EXPIRED:
                 raise BreakGlassError(

@@ -18,11 +18,14 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
-from queries.breakglass.lifecycle import expire_due, refusals_ledgered, require_approved
+from queries.breakglass.lifecycle import (
+    current_request,
+    refusals_ledgered,
+    require_approved,
+)
 from queries.breakglass.request import (
     BreakGlassError,
     BreakGlassRequest,
-    get_request,
     locked_requests,
     save_requests,
 )
@@ -91,9 +94,7 @@ def export_bundle(layout: StoreLayout, ledger: Ledger, request_id: str, out: Pat
         vault_key = mac_key(load_keys(layout.keys).pseudonym)
         signer = load_signer(layout.keys)
         with locked_requests(layout) as requests:
-            if expire_due(ledger, requests):
-                save_requests(layout, requests)
-            request = get_request(requests, request_id)
+            request = current_request(layout, ledger, requests, request_id)
             require_approved(request)
             found = find_entries(layout, list(request.pseudonyms))
             genuine, foreign = genuine_entries(found, vault_key)

@@ -21,12 +21,16 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from queries.breakglass.bundle import SIGN_DOMAIN, Bundle
-from queries.breakglass.lifecycle import mark_revealed, refusals_ledgered, require_approved
+from queries.breakglass.lifecycle import (
+    current_request,
+    mark_revealed,
+    refusals_ledgered,
+    require_approved,
+)
 from queries.breakglass.opening import Opened, open_entries, quorum_key
 from queries.breakglass.request import (
     BreakGlassError,
     BreakGlassRequest,
-    get_request,
     locked_requests,
     save_requests,
 )
@@ -135,7 +139,7 @@ def record_receipt(
                 "bad_receipt", f"{path}: not a break-glass receipt ({exc.error_count()} errors)"
             ) from None
         with locked_requests(layout) as requests:
-            request = get_request(requests, request_id)
+            request = current_request(layout, ledger, requests, request_id)
             require_approved(request)
             _check_receipt(request, receipt, path)
             body = {

@@ -7,8 +7,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
-from queries.breakglass.request import BreakGlassError, BreakGlassRequest, State
+from queries.breakglass.request import (
+    BreakGlassError,
+    BreakGlassRequest,
+    State,
+    get_request,
+    save_requests,
+)
 from schemas.purposes import UnlawfulPurposeError
+from store.layout import StoreLayout
 from store.ledger import Ledger
 from store.ledger_entry import EntryKind
 
@@ -77,3 +84,13 @@ def expire_due(
             request.expired_at = request.expires_at
             expired.append(request.id)
     return expired
+
+
+def current_request(
+    layout: StoreLayout, ledger: Ledger, requests: dict[str, BreakGlassRequest], request_id: str
+) -> BreakGlassRequest:
+    """The request as it stands now (call under `locked_requests`): every request whose
+    time ran out is first ledgered as expired and saved."""
+    if expire_due(ledger, requests):
+        save_requests(layout, requests)
+    return get_request(requests, request_id)

@@ -11,7 +11,7 @@ import hmac
 import pyarrow as pa
 
 from queries.breakglass.lifecycle import (
-    expire_due,
+    current_request,
     mark_revealed,
     refusals_ledgered,
     require_approved,
@@ -19,7 +19,6 @@ from queries.breakglass.lifecycle import (
 from queries.breakglass.opening import Check, Opened, open_entries, quorum_key
 from queries.breakglass.request import (
     BreakGlassRequest,
-    get_request,
     locked_requests,
     save_requests,
 )
@@ -40,9 +39,7 @@ def reveal(
         config = load_vault_config(layout)
         keys = load_keys(layout.keys)
         with locked_requests(layout) as requests:
-            if expire_due(ledger, requests):
-                save_requests(layout, requests)
-            request = get_request(requests, request_id)
+            request = current_request(layout, ledger, requests, request_id)
             require_approved(request)
             key = quorum_key(config, shares, request.approvers)
             wanted = list(request.pseudonyms)
