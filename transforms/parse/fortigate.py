@@ -72,32 +72,14 @@ def parse_fortigate(lines: pa.StringArray, ctx: ParseContext) -> ParseResult:
     for key, reason in (("srcip", "src"), ("dstip", "dst"), ("remip", "src"), ("locip", "dst")):
         address[key], bad = f.address(key)
         errors.flag(bad, f"invalid {reason} address")
-    cols["src_ip"] = pc.if_else(
-        vpn,
-        pc.coalesce(address["remip"], address["srcip"]),
-        pc.coalesce(address["srcip"], address["locip"]),
-    )
-    cols["dst_ip"] = pc.if_else(
-        vpn,
-        pc.coalesce(address["locip"], address["dstip"]),
-        pc.coalesce(address["dstip"], address["remip"]),
-    )
+    cols["src_ip"], cols["dst_ip"] = _endpoints(vpn, address, "ip")
     cols["ip_version"] = fw.ip_versions(cols["src_ip"], cols["dst_ip"])
     port = {}
     for key in ("srcport", "dstport", "remport", "locport"):
         value, ok, bad = f.number(key, 65535)
         errors.flag(bad, "invalid port")
         port[key] = pa.array(value, pa.int32(), mask=~ok)
-    cols["src_port"] = pc.if_else(
-        vpn,
-        pc.coalesce(port["remport"], port["srcport"]),
-        pc.coalesce(port["srcport"], port["locport"]),
-    )
-    cols["dst_port"] = pc.if_else(
-        vpn,
-        pc.coalesce(port["locport"], port["dstport"]),
-        pc.coalesce(port["dstport"], port["remport"]),
-    )
+    cols["src_port"], cols["dst_port"] = _endpoints(vpn, port, "port")
     cols["protocol"] = fw.protocols(text["proto"])
     for key, column in (
         ("duration", "duration"),
@@ -190,6 +172,16 @@ def _url(text: dict[str, pa.Array], kind: pa.Array, dst_port: pa.Array) -> pa.Ar
 
 _DETECT = (r"(?:^|[\s>])logid=", r"(?:^|[\s>])type=", r"(?:^|[\s>])dev(?:name|id)=")
 _CEF = r"^[^=|\"]*?\bCEF:\d+\|"
+
+
+def _endpoints(vpn: pa.Array, values: dict[str, pa.Array], kind: str) -> tuple[pa.Array, pa.Array]:
+    """(source, destination): VPN events name the remote peer `rem*` and this side `loc*`,
+    traffic names `src*`/`dst*`; each falls back on the other's naming."""
+    src, dst, rem, loc = (values[f"{side}{kind}"] for side in ("src", "dst", "rem", "loc"))
+    return (
+        pc.if_else(vpn, pc.coalesce(rem, src), pc.coalesce(src, loc)),
+        pc.if_else(vpn, pc.coalesce(loc, dst), pc.coalesce(dst, rem)),
+    )
 
 
 def detect_fortigate(lines: pa.StringArray) -> pa.BooleanArray:
