@@ -7,11 +7,9 @@ import argparse
 
 from loggvern.commands import actor_of
 from loggvern.output import err
-from queries.session import QueryRefused
-from schemas.purposes import UnlawfulPurposeError
+from queries.session import QueryRefused, refusal_route, refuse
 from store.layout import StoreLayout
 from store.ledger import Ledger, LedgerError
-from store.ledger_entry import EntryKind
 
 ALREADY_LEDGERED = (QueryRefused,)  # sessions ledger their own refusals, with the SQL
 
@@ -33,18 +31,10 @@ def record_refusal(args: argparse.Namespace, exc: Exception) -> None:
     ledger = _ledger(args)
     if ledger is None:
         return
-    route = "unlawful_purpose" if isinstance(exc, UnlawfulPurposeError) else "invalid_request"
-    route = getattr(exc, "route", None) or route
-    body = {
-        "command": " ".join(filter(None, (args.command, getattr(args, "action", None)))),
-        "route": route,
-        "reason": str(exc)[:500],
-        "purpose": getattr(args, "purpose", None),
-        "case": getattr(args, "case", None),
-        "request": getattr(args, "request", None),
-    }
+    command = " ".join(filter(None, (args.command, getattr(args, "action", None))))
+    context = {name: getattr(args, name, None) for name in ("purpose", "case", "request")}
     try:
-        ledger.append(EntryKind.REFUSAL, body)
+        refuse(ledger, command, refusal_route(exc), str(exc)[:500], **context)
     except LedgerError as failure:
         err.print(f"loggvern: the refusal could not be ledgered: {failure}", markup=False)
 

@@ -46,6 +46,14 @@ class QueryResult:
     actor: str
 
 
+def refusal_route(exc: Exception) -> str:
+    """The route a refusal is ledgered under: the error's own, else by its kind."""
+    route = getattr(exc, "route", None)
+    if route:
+        return str(route)
+    return "unlawful_purpose" if isinstance(exc, UnlawfulPurposeError) else "invalid_request"
+
+
 def refuse(ledger: Ledger, command: str, route: str, reason: str, **context: Any) -> None:
     """Ledger a refusal (fail closed: if that fails, LedgerError is what propagates)."""
     ledger.append(

@@ -14,7 +14,7 @@ from queries.breakglass.request import (
     get_request,
     save_requests,
 )
-from schemas.purposes import UnlawfulPurposeError
+from queries.session import refusal_route, refuse
 from store.layout import StoreLayout
 from store.ledger import Ledger
 from store.ledger_entry import EntryKind
@@ -29,14 +29,7 @@ def refusals_ledgered(
     try:
         yield
     except ValueError as exc:
-        route = getattr(exc, "route", None)
-        if route is None:
-            route = (
-                "unlawful_purpose" if isinstance(exc, UnlawfulPurposeError) else "invalid_request"
-            )
-        body = {"command": command, "route": route, "reason": str(exc)[:500],
-                "request": request_id, **context}  # fmt: skip
-        ledger.append(EntryKind.REFUSAL, body)
+        refuse(ledger, command, refusal_route(exc), str(exc)[:500], request=request_id, **context)
         exc.ledgered = True  # type: ignore[attr-defined]
         raise
 
