@@ -29,6 +29,20 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("store", type=Path)
     s.add_argument("--custodians", metavar="A,B,C", help="who holds vault key shares")
     s.add_argument("--threshold", type=int, metavar="M", help="shares needed to open the vault")
+    s.add_argument(
+        "--key-period-days",
+        type=int,
+        default=365,
+        metavar="DAYS",
+        help="how long one pseudonym key is used before rotating (default 365)",
+    )
+    s.add_argument(
+        "--deadletter-retention-days",
+        type=int,
+        default=30,
+        metavar="DAYS",
+        help="how long dead letters are kept (default 30)",
+    )
     _actor(s)
 
     s = sub.add_parser("ingest", help="ingest log files into a store")

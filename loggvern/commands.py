@@ -10,6 +10,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from pydantic import ValidationError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
 from loggvern.output import err, out, render
@@ -32,6 +33,7 @@ from store.layout import MARKER, StoreError, StoreLayout
 from store.ledger import Ledger, LedgerError
 from store.ledger_entry import EntryKind
 from store.policy_registry import register_policy
+from store.settings import StoreSettings
 from transforms.auto_detect import AUTO
 from transforms.identity import AliasError
 from transforms.parse.registry import UnknownFormatError
@@ -53,7 +55,16 @@ def actor_of(args: argparse.Namespace) -> str:
 
 def cmd_init(args: argparse.Namespace) -> int:
     names, threshold, defaulted = parse_custodians(args.custodians, args.threshold)
-    layout = init_store(args.store, default_policies(), actor_of(args), names, threshold)
+    try:
+        settings = StoreSettings(
+            key_period_days=args.key_period_days,
+            deadletter_retention_days=args.deadletter_retention_days,
+        )
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        option = "--" + str(error["loc"][0]).replace("_", "-")
+        raise ConfigError(f"{option}: {error['msg'].lower()}") from None
+    layout = init_store(args.store, default_policies(), actor_of(args), names, threshold, settings)
     out.print(f"initialised store {layout.root} (keys in {layout.keys}, owner-only)")
     out.print(f"ledger signing key: {signing_fingerprint(layout)}")
     out.print("  auditors: pin it with `loggvern audit verify STORE --key FINGERPRINT`")

@@ -19,6 +19,7 @@ from store.keys import KEY_NAMES, generate_keys
 from store.layout import FORMAT_VERSION, StoreLayout, create_layout, write_marker
 from store.ledger import Ledger
 from store.ledger_entry import EntryKind
+from store.settings import StoreSettings, write_settings
 from store.signing import SIGNING_KEY_FILE, generate_signing_key
 
 
@@ -46,12 +47,15 @@ def init_store(
     actor: str = "loggvern",
     custodians: list[str] | None = None,
     threshold: int = 1,
+    settings: StoreSettings | None = None,
 ) -> StoreLayout:
     """Custodians (default: one `dpo`) receive the vault key's shares in
     STORE/custodians/, to be handed out and deleted."""
     vault_key = new_vault_key(custodians or [DEFAULT_CUSTODIAN], threshold)
     vault = vault_key.config
+    settings = settings or StoreSettings()
     layout = create_layout(root)
+    write_settings(layout, settings)
     generate_keys(layout.keys)
     signer = generate_signing_key(layout.keys)
     write_custodians(layout, vault_key)
@@ -65,6 +69,7 @@ def init_store(
             "signing_key": signer.fingerprint,
             "datasets": sorted(DATASETS),
             "purposes": [p.value for p in Purpose],
+            "settings": settings.model_dump(),
         },
     )
     keys = [f"{name}.key" for name in KEY_NAMES] + [SIGNING_KEY_FILE]
