@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import shutil
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
@@ -32,7 +32,6 @@ from store.keys import KeyFileError, load_keys
 from store.layout import MARKER, StoreError, StoreLayout
 from store.ledger import Ledger, LedgerError
 from store.ledger_entry import EntryKind
-from store.policy_registry import register_policy
 from store.settings import StoreSettings
 from transforms.auto_detect import AUTO
 from transforms.identity import AliasError
@@ -45,6 +44,10 @@ REFUSALS = (
     CustodianError, BreakGlassError, SubjectAccessError,
 )  # fmt: skip
 FAILURES = (QueryError, AccountingError, DeadLetterError, LedgerError, OSError)
+
+if TYPE_CHECKING:  # Beam is imported only by the commands that run it
+    from pipelines.ledgered import RunOutcome
+    from pipelines.run import ProgressFn
 
 PROGRESS_MIN_LINES = 200_000
 
@@ -84,17 +87,16 @@ def cmd_init(args: argparse.Namespace) -> int:
     return 0
 
 
-def _import_run_ingest() -> Callable[..., RunSummary]:
+def _import_pipelines() -> None:
     """Beam is imported only by commands that run it; its import warns about optional
     cloud clients through the root logger, which is silenced meanwhile."""
     root = logging.getLogger()
     level = root.level
     root.setLevel(logging.ERROR)
     try:
-        from pipelines.run import run_ingest
+        import pipelines.run  # noqa: F401
     finally:
         root.setLevel(level)
-    return run_ingest
 
 
 def ingest(
@@ -109,70 +111,63 @@ def ingest(
     actor: str | None = None,
 ) -> RunSummary:
     """Plan (refusing bad input before any work), ledger the intent, run and commit one
-    ingest, ledger its result."""
-    run_ingest = _import_run_ingest()
-    plan = plan_ingest(store, source, [str(p) for p in paths], policy, aliases, timezone)
-    ledger = Ledger(plan.layout, actor or default_actor())
-    policies = {
-        name: {"id": p.policy.id, "version": p.policy.version,
-               "sha256": register_policy(plan.layout, ledger, p.path, p.policy)}
-        for name, p in plan.policies.items()
-    }  # fmt: skip
-    with ledger.action(EntryKind.INGEST_INTENT, EntryKind.INGEST_RESULT,
-                       _ingest_intent(plan, policies)) as outcome:  # fmt: skip
-        summary = _run_planned(run_ingest, plan, source, runner, workers)
-        outcome.fields.update(
-            read=summary.read, written=summary.written, rejected=summary.rejected,
-            lake_files=summary.lake_files, dropped=summary.dropped, reasons=summary.reasons,
-            formats=summary.formats,
-        )  # fmt: skip
-    return summary
+    ingest, ledger its result. Inputs already ingested are skipped and listed."""
+    return ingest_run(store, source, paths, policy, aliases, timezone, runner, workers,
+                      actor).summary  # fmt: skip
 
 
-def _ingest_intent(plan: IngestPlan, policies: dict[str, dict[str, object]]) -> dict[str, object]:
-    body: dict[str, object] = {
-        "run_id": plan.run_id,
-        "source": plan.format_name,
-        "files": [{"path": f.path, "sha256": f.sha256, "bytes": f.bytes} for f in plan.files],
-        "lines": plan.total_lines,
-        "aliases": str(plan.aliases_path.resolve()) if plan.aliases_path else None,
-        "timezone": plan.timezone,
-    }
-    if plan.auto:
-        body["policies"] = policies
-        body["detected"] = [
-            {"path": os.path.realpath(d.path), "sampled": d.sampled, "formats": d.counts,
-             "by_header": d.fallback}
-            for d in plan.detections
-        ]  # fmt: skip
-    else:
-        body["policy"] = policies[plan.format_name]
-    return body
-
-
-def _run_planned(
-    run_ingest: Callable[..., RunSummary],
-    plan: IngestPlan,
+def ingest_run(
+    store: Path,
     source: str,
-    runner: str | None,
-    workers: int,
-) -> RunSummary:
+    paths: Sequence[str | Path],
+    policy: Path | None = None,
+    aliases: Path | None = None,
+    timezone: str = "UTC",
+    runner: str | None = None,
+    workers: int = 2,
+    actor: str | None = None,
+) -> RunOutcome:
+    _import_pipelines()
+    from pipelines.ledgered import ledgered_ingest
+
+    layout = StoreLayout(store).require()
+    ledger = Ledger(layout, actor or default_actor())
+
+    def planner() -> IngestPlan:
+        return plan_ingest(store, source, [str(p) for p in paths], policy, aliases, timezone)
+
+    return ledgered_ingest(layout, ledger, planner, runner, workers, progress=_progress)
+
+
+def _progress(plan: IngestPlan, run: Callable[[ProgressFn | None], RunSummary]) -> RunSummary:
     if sys.stderr.isatty() and plan.total_lines >= PROGRESS_MIN_LINES:
         columns = (*Progress.get_default_columns()[:1], BarColumn(), MofNCompleteColumn(),
                    TimeRemainingColumn())  # fmt: skip
         with Progress(*columns, console=err, transient=True) as bar:
-            task = bar.add_task(f"ingest {source}", total=plan.total_lines)
-            return run_ingest(
-                plan, runner, workers, progress=lambda n: bar.update(task, completed=n)
-            )
-    return run_ingest(plan, runner, workers)
+            task = bar.add_task(f"ingest {plan.format_name}", total=plan.total_lines)
+            return run(lambda n: bar.update(task, completed=n))
+    return run(None)
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    summary = ingest(
+    result = ingest_run(
         args.store, args.source, args.paths, args.policy, args.aliases, args.timezone,
         args.runner, args.workers, actor_of(args),
     )  # fmt: skip
+    report_run(result, args.store)
+    return 0
+
+
+def report_run(result: RunOutcome, store: Path) -> None:
+    summary = result.summary
+    for found in result.recovered:
+        what = "finished from its commit record" if found.committed else "rolled back"
+        err.print(f"recovered run {found.run_id} left by a stopped writer: {what}", markup=False)
+    for line in summary.skipped:
+        err.print(f"skipped {line}", markup=False)
+    if not result.ran:
+        out.print("nothing new to ingest: every input is already in the store")
+        return
     if summary.dropped:
         fields = ", ".join(f"{k}={v}" for k, v in sorted(summary.dropped.items()))
         err.print(f"fields dropped by policy {summary.policy_id}: {fields}", markup=False)
@@ -184,11 +179,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     if summary.rejected:
         why = ", ".join(f"{n} {r}" for r, n in sorted(summary.reasons.items(), key=lambda x: -x[1]))
         err.print(f"{summary.rejected} line(s) dead-lettered ({why})", markup=False)
-        err.print(
-            f"  see: loggvern deadletter show {args.store} --run {summary.run_id}", markup=False
-        )
+        err.print(f"  see: loggvern deadletter show {store} --run {summary.run_id}", markup=False)
     out.print(f"read={summary.read} written={summary.written} rejected={summary.rejected}")
-    return 0
 
 
 def cmd_query(args: argparse.Namespace) -> int:

@@ -15,14 +15,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from pipelines.slices import FileSlice, Skipped, batch_slices, position_after
 from schemas.policy import Policy, PolicyError, default_policy_path, load_policy
 from store.keys import load_keys
 from store.layout import StoreLayout
+from store.manifest import FilePosition, load_manifest
 from transforms.auto_detect import AUTO, FileDetection, detect_file
 from transforms.identity import AliasDirectory
 from transforms.parse.base import SourceFormat
 from transforms.parse.registry import FORMATS, source_format
-from transforms.read_lines import SPLIT_BYTES, Split, plan_splits
+from transforms.read_lines import SPLIT_BYTES, Split, plan_range
 
 
 class InputError(ValueError):
@@ -49,8 +51,10 @@ class InputFile:
     """An input as the ledger records it: which bytes this run read."""
 
     path: str
-    sha256: str
+    sha256: str  # of the bytes read
     bytes: int
+    start: int = 0  # byte offset read from (0: the whole file)
+    first_line: int = 1
 
 
 @dataclass(frozen=True)
@@ -71,6 +75,9 @@ class IngestPlan:
     timezone: str
     files: tuple[InputFile, ...] = ()
     detections: tuple[FileDetection, ...] = ()  # `auto`: what each file's sample looks like
+    skipped: tuple[Skipped, ...] = ()  # inputs with nothing new (already ingested)
+    positions: tuple[FilePosition, ...] = ()  # where each file stands after the commit
+    contents: tuple[str, ...] = ()  # SHA-256 of whole files this run completes
 
     @property
     def auto(self) -> bool:
@@ -124,12 +131,44 @@ def plan_ingest(
     timezone: str = "UTC",
     split_bytes: int = SPLIT_BYTES,
 ) -> IngestPlan:
+    """A batch run over whole files; files already ingested are skipped (same content),
+    files that grew since are read from where they were left."""
     layout = StoreLayout(store).require()
-    check_timezone(timezone)
+    policies = _check_options(layout, format_name, policy_path, aliases_path, timezone)
     if not paths:
         raise InputError("no input files given")
     for path in paths:
         _check_readable(path)
+    with ThreadPoolExecutor(max_workers=2) as pool:  # hashlib releases the GIL
+        digests = list(pool.map(_sha256, paths))
+    slices, skipped = batch_slices(paths, digests, load_manifest(layout))
+    return _plan(layout, format_name, policies, aliases_path, timezone, slices, split_bytes,
+                 tuple(skipped))  # fmt: skip
+
+
+def plan_slices(
+    store: Path,
+    format_name: str,
+    slices: list[FileSlice],
+    policy_path: Path | None = None,
+    aliases_path: Path | None = None,
+    timezone: str = "UTC",
+    split_bytes: int = SPLIT_BYTES,
+) -> IngestPlan:
+    """A run over given byte ranges of files (follow mode's micro-batches)."""
+    layout = StoreLayout(store).require()
+    policies = _check_options(layout, format_name, policy_path, aliases_path, timezone)
+    return _plan(layout, format_name, policies, aliases_path, timezone, slices, split_bytes, ())
+
+
+def _check_options(
+    layout: StoreLayout,
+    format_name: str,
+    policy_path: Path | None,
+    aliases_path: Path | None,
+    timezone: str,
+) -> dict[str, PlannedPolicy]:
+    check_timezone(timezone)
     if format_name == AUTO:
         if policy_path is not None:
             raise ConfigError(
@@ -143,23 +182,43 @@ def plan_ingest(
     if aliases_path:
         AliasDirectory.load(aliases_path)  # refuse a bad directory now; workers read it again
     load_keys(layout.keys)  # refuse now if the keys are missing or exposed
+    return policies
+
+
+def _plan(
+    layout: StoreLayout,
+    format_name: str,
+    policies: dict[str, PlannedPolicy],
+    aliases_path: Path | None,
+    timezone: str,
+    slices: list[FileSlice],
+    split_bytes: int,
+    skipped: tuple[Skipped, ...],
+) -> IngestPlan:
+    run_id = new_run_id()
     splits: list[Split] = []
-    # SHA-256 for the ledger in a thread while the files are cut (hashlib releases the GIL)
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        digests = pool.map(_sha256, paths)
-        for path in paths:
-            splits.extend(_splits(path, split_bytes, len(splits)))
-        files = [
-            InputFile(os.path.realpath(p), d, os.path.getsize(p))
-            for p, d in zip(paths, digests, strict=True)
+    files, positions = [], []
+    for piece in slices:
+        mine = [
+            Split(s.path, len(splits) + i, s.start, s.end, s.first_line, s.lines)
+            for i, s in enumerate(
+                plan_range(piece.path, piece.start, piece.end, piece.first_line, split_bytes)
+            )
         ]
-    detections = ()
+        splits.extend(mine)
+        whole = piece.start == 0 and piece.sha256
+        digest = piece.sha256 if whole else _sha256(piece.path, piece.start, piece.end)
+        files.append(InputFile(os.path.realpath(piece.path), digest, piece.end - piece.start,
+                               piece.start, piece.first_line))  # fmt: skip
+        positions.append(position_after(piece, sum(s.lines for s in mine), run_id))
+    detections: tuple[FileDetection, ...] = ()
     if format_name == AUTO:
         formats = list(FORMATS.values())
-        detections = tuple(detect_file(p, formats) for p in paths)
+        detections = tuple(detect_file(p.path, formats) for p in slices)
     return IngestPlan(
-        layout, format_name, policies, aliases_path, tuple(paths), tuple(splits),
-        new_run_id(), timezone, tuple(files), detections,
+        layout, format_name, policies, aliases_path, tuple(p.path for p in slices),
+        tuple(splits), run_id, timezone, tuple(files), detections, skipped, tuple(positions),
+        tuple(p.sha256 for p in slices if p.sha256),
     )  # fmt: skip
 
 
@@ -174,19 +233,14 @@ def _policy(fmt: SourceFormat, path: Path | None) -> PlannedPolicy:
     return PlannedPolicy(policy, path)
 
 
-def _splits(path: str, split_bytes: int, first_index: int) -> list[Split]:
-    """The file's splits, numbered on from `first_index` across all inputs of the run."""
-    return [
-        Split(s.path, first_index + i, s.start, s.end, s.first_line, s.lines)
-        for i, s in enumerate(plan_splits(path, split_bytes))
-    ]
-
-
-def _sha256(path: str) -> str:
+def _sha256(path: str, start: int = 0, end: int | None = None) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
-        while block := fh.read(8 << 20):
+        fh.seek(start)
+        remaining = (os.path.getsize(path) if end is None else end) - start
+        while remaining > 0 and (block := fh.read(min(8 << 20, remaining))):
             digest.update(block)
+            remaining -= len(block)
     return digest.hexdigest()
 
 

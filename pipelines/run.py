@@ -12,10 +12,11 @@ import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from pipelines.commit import RunSummary, commit_run
+from pipelines.commit import RunSummary, commit_run, load_journal, write_intent
 from pipelines.ingest import IngestJob, build
 from pipelines.plan import IngestPlan
 from pipelines.runner import make_pipeline
+from pipelines.signals import signals_deferred
 
 ProgressFn = Callable[[int], None]  # called with the number of lines done so far
 
@@ -26,7 +27,12 @@ def run_ingest(
     workers: int = 1,
     runner_args: list[str] | None = None,
     progress: ProgressFn | None = None,
+    intent_seq: int | None = None,
+    remove: tuple[str, ...] = (),
 ) -> RunSummary:
+    """Stage the run through Beam, then commit it. The staging directory stays until
+    the caller has ledgered the result (`discard_staging`): a crash before that is
+    finished by recovery from the commit record."""
     job = job_for(plan)
     summary = RunSummary(
         run_id=plan.run_id,
@@ -38,6 +44,7 @@ def run_ingest(
     )
     run_dir = job.run_dir
     run_dir.mkdir(parents=True, mode=0o700)
+    write_intent(run_dir, intent_seq)
     watcher = _Watcher(run_dir / "reports", progress) if progress else None
     try:
         try:
@@ -50,10 +57,17 @@ def run_ingest(
         finally:
             if watcher:
                 watcher.stop()  # before the commit removes the directory it watches
-        return commit_run(plan.layout, summary, plan.total_lines)
     except BaseException:
         shutil.rmtree(run_dir, ignore_errors=True)  # nothing of a failed run becomes visible
         raise
+    with signals_deferred():
+        try:
+            return commit_run(plan.layout, summary, plan.total_lines, plan.positions,
+                              plan.contents, remove)  # fmt: skip
+        except BaseException:
+            if load_journal(run_dir) is None:  # not committed: it never happened
+                shutil.rmtree(run_dir, ignore_errors=True)
+            raise
 
 
 def job_for(plan: IngestPlan) -> IngestJob:

@@ -135,24 +135,34 @@ def first_per_pseudonym(table: pa.Table) -> pa.Table:
     return table.take(pc.sort_indices(firsts.column("_i_min")).to_numpy())  # type: ignore[arg-type]
 
 
-def write_run_entries(layout: StoreLayout, run_id: str, tables: list[pa.Table]) -> int:
-    """Add a run's sealed identities, once per pseudonym across the vault (atomic
-    rename). Returns how many were new."""
+def new_entries(layout: StoreLayout, tables: list[pa.Table]) -> pa.Table | None:
+    """A run's sealed identities not yet in the vault, once per pseudonym."""
     if not tables:
-        return 0
+        return None
     table = first_per_pseudonym(pa.concat_tables(tables).cast(VAULT_SCHEMA))
     known = vault_pseudonyms(layout)
     if known:
         table = table.filter(pc.invert(pc.is_in(table.column("pseudonym"), pa.array(list(known)))))
-    if table.num_rows == 0:
+    return table if table.num_rows else None
+
+
+def entries_file(layout: StoreLayout, run_id: str) -> Path:
+    return entries_dir(layout) / f"{run_id}.parquet"
+
+
+def write_run_entries(layout: StoreLayout, run_id: str, tables: list[pa.Table]) -> int:
+    """Add a run's sealed identities, once per pseudonym across the vault (atomic
+    rename). Returns how many were new."""
+    table = new_entries(layout, tables)
+    if table is None:
         return 0
-    target_dir = entries_dir(layout)
-    target_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = target_dir / f".{run_id}.parquet.tmp"
+    target = entries_file(layout, run_id)
+    target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = target.parent / f".{run_id}.parquet.tmp"
     pq.write_table(table, tmp, compression="zstd")
     with open(tmp, "rb") as fh:
         os.fsync(fh.fileno())
-    os.replace(tmp, target_dir / f"{run_id}.parquet")
+    os.replace(tmp, target)
     return table.num_rows
 
 

@@ -32,16 +32,41 @@ class Split:
 
 def plan_splits(path: str, split_bytes: int = SPLIT_BYTES) -> list[Split]:
     """Cut a file into splits of about `split_bytes`, each starting at a line start."""
+    return plan_range(path, 0, os.path.getsize(path), 1, split_bytes)
+
+
+def plan_range(
+    path: str, start: int, end: int, first_line: int, split_bytes: int = SPLIT_BYTES
+) -> list[Split]:
+    """Cut the bytes [start, end) of a file (`start` at a line start, line `first_line`)
+    into splits; `end` is a line end or the end of the file."""
     size = os.path.getsize(path)
+    end = min(end, size)
     splits: list[Split] = []
     with open(path, "rb") as fh:
-        start, line = 0, 1
-        while start < size:
-            end = _line_start_after(fh, start + split_bytes, size)
-            lines = _count_lines(fh, start, end, at_eof=end == size)
-            splits.append(Split(path, len(splits), start, end, line, lines))
-            start, line = end, line + lines
+        line = first_line
+        while start < end:
+            cut = min(_line_start_after(fh, start + split_bytes, size), end)
+            lines = _count_lines(fh, start, cut, at_eof=cut == size)
+            splits.append(Split(path, len(splits), start, cut, line, lines))
+            start, line = cut, line + lines
     return splits
+
+
+def complete_lines_end(path: str, start: int, end: int) -> int:
+    """The end of the last complete line (ending in `\\n`) in [start, end); `start` if
+    there is none. A line still being written is left for a later batch."""
+    with open(path, "rb") as fh:
+        pos = end
+        while pos > start:
+            block_start = max(start, pos - (1 << 16))
+            fh.seek(block_start)
+            block = fh.read(pos - block_start)
+            nl = block.rfind(b"\n")
+            if nl >= 0:
+                return block_start + nl + 1
+            pos = block_start
+    return start
 
 
 def _line_start_after(fh: object, pos: int, size: int) -> int:

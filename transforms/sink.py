@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 
 from schemas.policy import Policy
 from store.deadletter import SUFFIX, write_sealed
+from store.failpoints import failpoint
 from transforms.batch import Batch
 from transforms.parse.base import REASON, ROW
 from transforms.purpose import RunStamp, project
@@ -125,6 +126,7 @@ def _write_partitions(
             write_statistics=statistics_columns,
         )
         written.append(rel)
+        failpoint("sink.after_parquet")
     return written
 
 
