@@ -50,7 +50,20 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--source", required=True, metavar="FORMAT", help="a format (see docs/formats.md) or auto"
     )
-    s.add_argument("paths", nargs="+", metavar="PATH")
+    s.add_argument("paths", nargs="*", metavar="PATH", help="files to ingest once")
+    s.add_argument(
+        "--follow",
+        action="append",
+        metavar="PATH_OR_GLOB",
+        help="keep ingesting what is appended, across rotations (repeatable)",
+    )
+    s.add_argument(
+        "--interval",
+        type=float,
+        default=2.0,
+        metavar="SECONDS",
+        help="follow mode: seconds between polls (default 2)",
+    )
     s.add_argument("--policy", type=Path, help="policy TOML (default: policies/<FORMAT>.toml)")
     s.add_argument("--aliases", type=Path, help="alias directory CSV (employee_id,identifier)")
     s.add_argument("--timezone", default="UTC", help="zone of timestamps without an offset")

@@ -87,7 +87,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     return 0
 
 
-def _import_pipelines() -> None:
+def import_pipelines() -> None:
     """Beam is imported only by commands that run it; its import warns about optional
     cloud clients through the root logger, which is silenced meanwhile."""
     root = logging.getLogger()
@@ -127,7 +127,7 @@ def ingest_run(
     workers: int = 2,
     actor: str | None = None,
 ) -> RunOutcome:
-    _import_pipelines()
+    import_pipelines()
     from pipelines.ledgered import ledgered_ingest
 
     layout = StoreLayout(store).require()
@@ -136,7 +136,9 @@ def ingest_run(
     def planner() -> IngestPlan:
         return plan_ingest(store, source, [str(p) for p in paths], policy, aliases, timezone)
 
-    return ledgered_ingest(layout, ledger, planner, runner, workers, progress=_progress)
+    result = ledgered_ingest(layout, ledger, planner, runner, workers, progress=_progress)
+    assert result is not None  # a batch plan is never empty
+    return result
 
 
 def _progress(plan: IngestPlan, run: Callable[[ProgressFn | None], RunSummary]) -> RunSummary:
@@ -150,6 +152,12 @@ def _progress(plan: IngestPlan, run: Callable[[ProgressFn | None], RunSummary]) 
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
+    if args.follow:
+        from loggvern.commands_follow import follow_command
+
+        return follow_command(args)
+    if not args.paths:
+        raise InputError("give the files to ingest, or --follow PATH_OR_GLOB")
     result = ingest_run(
         args.store, args.source, args.paths, args.policy, args.aliases, args.timezone,
         args.runner, args.workers, actor_of(args),

@@ -101,6 +101,7 @@ def commit_run(
     positions: tuple[FilePosition, ...] = (),
     contents: tuple[str, ...] = (),
     remove: tuple[str, ...] = (),
+    forget: tuple[str, ...] = (),
 ) -> RunSummary:
     """Check the accounting, write the commit record, apply it. Call with the store's
     writer lock held (store/write_lock.py): the manifest is read and replaced here."""
@@ -134,6 +135,8 @@ def commit_run(
         manifest.positions[position.key] = position
     for digest in contents:
         manifest.contents[digest] = summary.run_id
+    for key in forget:
+        manifest.positions.pop(key, None)
     _fsync_staged(run_dir)
     journal = CommitJournal(
         run_id=summary.run_id, intent_seq=read_intent(run_dir), moves=moves,

@@ -25,7 +25,7 @@ from store.ledger_entry import EntryKind
 from store.policy_registry import register_policy
 from store.write_lock import store_writer
 
-Planner = Callable[[], IngestPlan]
+Planner = Callable[[], IngestPlan | None]  # None: nothing to do, nothing to ledger
 Progress = Callable[[IngestPlan, Callable[[ProgressFn | None], RunSummary]], RunSummary]
 
 
@@ -50,10 +50,12 @@ def ledgered_ingest(
     progress: Progress | None = None,
     remove: tuple[str, ...] = (),
     intent_extra: dict[str, Any] | None = None,
-) -> RunOutcome:
+) -> RunOutcome | None:
     with store_writer(layout):
         recovered = recover_runs(layout, ledger)
         plan = planner()
+        if plan is None:
+            return None
         policies = {
             name: {"id": p.policy.id, "version": p.policy.version,
                    "sha256": register_policy(layout, ledger, p.path, p.policy)}

@@ -10,7 +10,7 @@ import os
 import re
 import secrets
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -78,6 +78,7 @@ class IngestPlan:
     skipped: tuple[Skipped, ...] = ()  # inputs with nothing new (already ingested)
     positions: tuple[FilePosition, ...] = ()  # where each file stands after the commit
     contents: tuple[str, ...] = ()  # SHA-256 of whole files this run completes
+    forget: tuple[str, ...] = ()  # positions of files gone for good (follow mode)
 
     @property
     def auto(self) -> bool:
@@ -134,7 +135,7 @@ def plan_ingest(
     """A batch run over whole files; files already ingested are skipped (same content),
     files that grew since are read from where they were left."""
     layout = StoreLayout(store).require()
-    policies = _check_options(layout, format_name, policy_path, aliases_path, timezone)
+    policies = check_options(layout, format_name, policy_path, aliases_path, timezone)
     if not paths:
         raise InputError("no input files given")
     for path in paths:
@@ -154,14 +155,16 @@ def plan_slices(
     aliases_path: Path | None = None,
     timezone: str = "UTC",
     split_bytes: int = SPLIT_BYTES,
+    forget: tuple[str, ...] = (),
 ) -> IngestPlan:
     """A run over given byte ranges of files (follow mode's micro-batches)."""
     layout = StoreLayout(store).require()
-    policies = _check_options(layout, format_name, policy_path, aliases_path, timezone)
-    return _plan(layout, format_name, policies, aliases_path, timezone, slices, split_bytes, ())
+    policies = check_options(layout, format_name, policy_path, aliases_path, timezone)
+    plan = _plan(layout, format_name, policies, aliases_path, timezone, slices, split_bytes, ())
+    return replace(plan, forget=forget)
 
 
-def _check_options(
+def check_options(
     layout: StoreLayout,
     format_name: str,
     policy_path: Path | None,

@@ -63,7 +63,7 @@ def run_ingest(
     with signals_deferred():
         try:
             return commit_run(plan.layout, summary, plan.total_lines, plan.positions,
-                              plan.contents, remove)  # fmt: skip
+                              plan.contents, remove, plan.forget)  # fmt: skip
         except BaseException:
             if load_journal(run_dir) is None:  # not committed: it never happened
                 shutil.rmtree(run_dir, ignore_errors=True)

@@ -24,6 +24,7 @@ class FileSlice:
     end: int  # a line end, or the end of the file
     first_line: int  # 1-based number of the line at `start`
     sha256: str = ""  # of the whole file, when the slice ends at its end (batch mode)
+    pattern: str | None = None  # follow mode: the path or glob that found the file
 
 
 @dataclass(frozen=True)
@@ -74,4 +75,5 @@ def position_after(piece: FileSlice, lines: int, run_id: str) -> FilePosition:
         head=head_digest(piece.path, head_len),
         head_len=head_len,
         run_id=run_id,
+        pattern=piece.pattern,
     )

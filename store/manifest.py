@@ -36,6 +36,7 @@ class FilePosition(BaseModel):
     head: str  # SHA-256 of the first head_len bytes
     head_len: int = Field(ge=0)
     run_id: str  # the run that last advanced it
+    pattern: str | None = None  # follow mode: the path or glob it was found by
 
 
 class Manifest(BaseModel):
