@@ -72,8 +72,7 @@ def _parser() -> argparse.ArgumentParser:
     _actor(s)
 
     s = sub.add_parser("query", help="run SQL or a named query under a lawful purpose")
-    # One list, split in main(): argparse cannot place two optional positionals around
-    # options (`query STORE --purpose P "SQL"`).
+    # One list, split in main() (see there).
     s.add_argument("operands", nargs="*", metavar="STORE [SQL]", help="store, then one SELECT")
     s.add_argument("--purpose", help="network_administration or security_incident")
     s.add_argument("--case", help="open case id (required for security_incident)")
@@ -158,8 +157,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("apache_beam").setLevel(logging.ERROR)
     parser = _parser()
     args, extra = parser.parse_known_args(argv)
-    if extra and (args.command != "query" or any(e.startswith("-") for e in extra)):
+    # argparse cannot place optional positionals around options (`query STORE --purpose P
+    # "SQL"`, `ingest STORE --source F PATH…`): what it leaves over is theirs.
+    if extra and (args.command not in ("query", "ingest") or any(e.startswith("-") for e in extra)):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if args.command == "ingest":
+        args.paths += extra
     if args.command == "query":
         args.operands += extra
         if len(args.operands) > 2:
