@@ -1,0 +1,34 @@
+"""Helpers for the exactly-once tests: unique input lines, and what the lake holds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+from pipelines.synthetic.iptables_bulk import write_iptables_lines
+
+
+def unique_lines(tmp: Path, n: int) -> list[bytes]:
+    """`n` distinct firewall lines (each ends in a newline)."""
+    pool = tmp / "pool.log"
+    write_iptables_lines(pool, n)
+    lines = pool.read_bytes().splitlines(keepends=True)
+    pool.unlink()
+    assert len(set(lines)) == n
+    return lines
+
+
+def lake_tags(store: Path, purpose: str = "network_administration") -> list[str]:
+    """Evidence tags of every network_activity row stored for `purpose` (one per line)."""
+    glob = store / "lake" / "network_activity" / f"purpose={purpose}" / "*" / "*.parquet"
+    if not list(glob.parent.parent.glob("*/*.parquet")):
+        return []
+    rows = duckdb.sql(f"SELECT evidence_tag FROM read_parquet('{glob}')").fetchall()
+    return [r[0] for r in rows]
+
+
+def assert_exactly_once(store: Path, expected: int) -> None:
+    tags = lake_tags(store)
+    assert len(tags) == expected, f"lake holds {len(tags)} rows, input has {expected} lines"
+    assert len(set(tags)) == len(tags), "a line is in the lake twice"
