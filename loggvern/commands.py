@@ -28,6 +28,7 @@ from store.cases import CaseError
 from store.custodians import CustodianError, parse_custodians
 from store.deadletter import DeadLetterError
 from store.init import init_store, signing_fingerprint
+from store.key_periods import rotate_if_due
 from store.keys import KeyFileError, load_keys
 from store.layout import MARKER, StoreError, StoreLayout
 from store.ledger import Ledger, LedgerError
@@ -111,6 +112,8 @@ def ingest(
     """Plan (refusing bad input before any work), ledger the intent, run and commit one
     ingest, ledger its result."""
     run_ingest = _import_run_ingest()
+    layout = StoreLayout(store)  # a period that has run its course ends before this run
+    rotate_if_due(layout, Ledger(layout, actor or default_actor()))
     plan = plan_ingest(store, source, [str(p) for p in paths], policy, aliases, timezone)
     ledger = Ledger(plan.layout, actor or default_actor())
     policies = {
