@@ -8,7 +8,7 @@ import argparse
 
 from loggvern.commands import actor_of
 from loggvern.output import err, out
-from store.key_periods import current_period, rotate
+from store.key_periods import rotate
 from store.layout import StoreLayout
 from store.ledger import Ledger
 from store.write_lock import store_writer
@@ -24,11 +24,10 @@ def _rotate(args: argparse.Namespace) -> int:
     """Prints the new period's id; never a key."""
     layout = StoreLayout(args.store).require()
     with store_writer(layout, wait=False):  # never inside an ingest, replay or retention run
-        previous = current_period(layout)
         period = rotate(layout, Ledger(layout, actor_of(args)), args.reason or DEFAULT_REASON)
     out.print(period.id)
     err.print(
-        f"pseudonym key period {period.id} started; {previous.id} retired (kept until none "
+        f"pseudonym key period {period.id} started; k{period.number - 1} retired (kept until none "
         "of its pseudonyms is left in the lake)",
         markup=False,
     )
