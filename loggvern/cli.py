@@ -130,6 +130,13 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("--limit", type=int, default=100)
     _actor(show)
 
+    s = sub.add_parser("keys", help="pseudonym key periods (operator)")
+    keys = s.add_subparsers(dest="action", required=True)
+    k = keys.add_parser("rotate", help="start a new pseudonym key period (prints its id)")
+    k.add_argument("store", type=Path)
+    k.add_argument("--reason", metavar="TEXT", help="why (ledgered)")
+    _actor(k)
+
     add_breakglass(sub, _actor)
 
     s = sub.add_parser("subject-access", help="what is held about one person (GDPR art. 15)")
@@ -173,12 +180,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         commands,
         commands_audit,
         commands_breakglass,
+        commands_keys,
         commands_subject,
         ledgering,  # heavy imports after parsing
     )
 
     name = f"cmd_{args.command.replace('-', '_')}"
-    modules = (commands, commands_audit, commands_breakglass, commands_subject)
+    modules = (commands, commands_audit, commands_breakglass, commands_keys, commands_subject)
     handler = next(getattr(m, name) for m in modules if hasattr(m, name))
     try:
         code = int(handler(args) or EXIT_OK)

@@ -57,6 +57,7 @@ class IngestJob:
     chunk_lines: int = CHUNK_LINES
     file_formats: dict[str, str] = field(default_factory=dict)  # auto: header-based files
     format_order: tuple[str, ...] = ()  # auto: most common formats first (detection cost)
+    key_id: str = ""  # the run's pseudonym key period, pinned at planning ("": current)
 
     @property
     def run_dir(self) -> Path:
@@ -116,8 +117,10 @@ class Protect(beam.DoFn):
         self.evidence_key = keys.evidence
         path = self.job.aliases_path
         aliases = AliasDirectory.load(Path(path)) if path else AliasDirectory()
-        self.pz = Pseudonymizer(keys, aliases)
-        self.sealer = Sealer(load_vault_config(layout).public(), mac_key(keys.pseudonym))
+        key_id = self.job.key_id or keys.pseudonym_key_id  # one period for the whole run
+        self.pz = Pseudonymizer(keys, aliases, key_id)
+        vault_mac = mac_key(keys.pseudonym_key_for(key_id))
+        self.sealer = Sealer(load_vault_config(layout).public(), vault_mac)
 
     def process(self, batch: Batch) -> Iterator[Batch]:
         policy = self.job.policies.get(batch.source_format)

@@ -19,6 +19,7 @@ from pipelines.plan import IngestPlan
 from pipelines.recover import Recovered, recover_runs
 from pipelines.run import ProgressFn, run_ingest
 from store.failpoints import failpoint
+from store.key_periods import rotate_if_due
 from store.layout import StoreLayout
 from store.ledger import Ledger
 from store.ledger_entry import EntryKind
@@ -53,6 +54,7 @@ def ledgered_ingest(
 ) -> RunOutcome | None:
     with store_writer(layout):
         recovered = recover_runs(layout, ledger)
+        rotate_if_due(layout, ledger)  # a key period that has run its course ends first
         plan = planner()
         if plan is None:
             return None

@@ -17,6 +17,7 @@ from pipelines.ingest import IngestJob, build
 from pipelines.plan import IngestPlan
 from pipelines.runner import make_pipeline
 from pipelines.signals import signals_deferred
+from store.key_periods import current_period
 
 ProgressFn = Callable[[int], None]  # called with the number of lines done so far
 
@@ -80,6 +81,7 @@ def job_for(plan: IngestPlan) -> IngestJob:
         timezone=plan.timezone,
         file_formats=plan.file_formats,
         format_order=plan.format_order,
+        key_id=current_period(plan.layout).id,
     )
 
 

@@ -65,8 +65,9 @@ class SubjectAccessReport(BaseModel):
 
 
 def key_periods(keys: KeyRing) -> list[tuple[str, bytes]]:
-    """(key id, key) of every pseudonym key period; one today, more after rotation."""
-    return [(keys.pseudonym_key_id, keys.pseudonym)]
+    """(key id, key) of every live pseudonym key period: the person has one pseudonym per
+    period. A destroyed period's pseudonyms can no longer be linked to anyone."""
+    return list(keys.pseudonym_keys.items())
 
 
 def person_pseudonyms(

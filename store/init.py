@@ -15,7 +15,8 @@ from schemas.policy import Policy
 from schemas.purposes import Purpose
 from store.catalog import create_catalog
 from store.custodians import DEFAULT_CUSTODIAN, new_vault_key, write_custodians
-from store.keys import KEY_NAMES, generate_keys
+from store.key_periods import FIRST_PERIOD
+from store.keys import generate_keys
 from store.layout import FORMAT_VERSION, StoreLayout, create_layout, write_marker
 from store.ledger import Ledger
 from store.ledger_entry import EntryKind
@@ -56,7 +57,7 @@ def init_store(
     settings = settings or StoreSettings()
     layout = create_layout(root)
     write_settings(layout, settings)
-    generate_keys(layout.keys)
+    key_files = generate_keys(layout.keys)
     signer = generate_signing_key(layout.keys)
     write_custodians(layout, vault_key)
     del vault_key
@@ -72,11 +73,11 @@ def init_store(
             "settings": settings.model_dump(),
         },
     )
-    keys = [f"{name}.key" for name in KEY_NAMES] + [SIGNING_KEY_FILE]
     ledger.append(
         EntryKind.KEYS_GENERATED,
         {
-            "keys": keys,
+            "keys": [*key_files, SIGNING_KEY_FILE],
+            "pseudonym_key_period": FIRST_PERIOD,
             "signing_key": signer.fingerprint,
             "vault_key": vault.fingerprint,
             "custodians": vault.names,

@@ -55,6 +55,8 @@ class EntryKind(StrEnum):
     SUBJECT_ACCESS_RESULT = "subject_access_result"
     CHECKPOINT = "checkpoint"
     LEDGER_REPAIR = "ledger_repair"
+    KEYS_ROTATED = "keys_rotated"
+    KEYS_DESTROYED = "keys_destroyed"
 
 
 class LedgerEntry(BaseModel):

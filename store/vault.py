@@ -5,8 +5,10 @@ Ingest seals; nothing on the store host can open (the private key exists only as
 custodians' shares). Each entry is bound to its pseudonym twice:
 - the pseudonym is the HPKE `info`, so a sealed identity moved to another pseudonym
   does not open;
-- a MAC with a key derived from the pseudonym key, so an entry sealed by someone who
-  only has the public key is recognised as foreign before it is exported in a bundle.
+- a MAC with a key derived from the pseudonym key of the pseudonym's key period, so an
+  entry sealed by someone who only has the public key is recognised as foreign before it
+  is exported in a bundle (and an entry of a destroyed period can no longer be vouched
+  for).
 Reveal additionally checks that the opened identity HMACs to its pseudonym.
 
 Entries live in `STORE/vault/entries/<run>.parquet`, one per pseudonym across the vault.
@@ -16,17 +18,19 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
-import pyarrow.parquet as pq
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hpke
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 
+from store.key_periods import key_id_of
+from store.keys import KeyRing
 from store.layout import StoreLayout
 
 SUITE = hpke.Suite(hpke.KEM.X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.AES_256_GCM)
@@ -54,6 +58,21 @@ def mac_key(pseudonym_key: bytes) -> bytes:
     """The vault MAC key, derived from the pseudonym key (a separate label, so a MAC is
     never a pseudonym)."""
     return hmac.digest(pseudonym_key, _MAC_LABEL, "sha256")
+
+
+def vault_mac_keys(keys: KeyRing) -> dict[str, bytes]:
+    """The vault MAC key of every live key period, by key id."""
+    return {key_id: mac_key(key) for key_id, key in keys.pseudonym_keys.items()}
+
+
+def entry_mac_valid(mac_keys: Mapping[str, bytes], row: Mapping[str, Any]) -> bool:
+    """Whether a vault row's MAC is valid under the key of its pseudonym's period (a
+    pseudonym of a destroyed or unknown period has none)."""
+    key = mac_keys.get(key_id_of(row["pseudonym"]) or "")
+    if key is None:
+        return False
+    expected = entry_mac(key, row["pseudonym"], row["kind"], row["sealed"])
+    return hmac.compare_digest(row["mac"], expected)
 
 
 def entry_mac(key: bytes, pseudonym: str, kind: str, sealed: bytes) -> bytes:
@@ -112,15 +131,11 @@ def find_entries(layout: StoreLayout, pseudonyms: list[str]) -> pa.Table:
     return ds.dataset(files, format="parquet", schema=VAULT_SCHEMA).to_table(filter=wanted)
 
 
-def genuine_entries(table: pa.Table, vault_mac_key: bytes) -> tuple[pa.Table, list[str]]:
-    """One entry per pseudonym among those whose MAC is valid, and the pseudonyms that
-    have rows but none genuine (sealed by someone without the pseudonym key)."""
-    good = [
-        hmac.compare_digest(mac, entry_mac(vault_mac_key, p, k, sealed))
-        for p, k, sealed, mac in zip(
-            *(table.column(c).to_pylist() for c in VAULT_SCHEMA.names), strict=True
-        )
-    ]
+def genuine_entries(table: pa.Table, mac_keys: Mapping[str, bytes]) -> tuple[pa.Table, list[str]]:
+    """One entry per pseudonym among those whose MAC is valid (`mac_keys`: key id →
+    vault MAC key, see `vault_mac_keys`), and the pseudonyms that have rows but none
+    genuine (sealed by someone without the pseudonym key of their period)."""
+    good = [entry_mac_valid(mac_keys, row) for row in table.to_pylist()]
     genuine = first_per_pseudonym(table.filter(pa.array(good, pa.bool_())))
     kept = set(genuine.column("pseudonym").to_pylist())
     foreign = sorted(set(table.column("pseudonym").to_pylist()) - kept)
@@ -148,22 +163,6 @@ def new_entries(layout: StoreLayout, tables: list[pa.Table]) -> pa.Table | None:
 
 def entries_file(layout: StoreLayout, run_id: str) -> Path:
     return entries_dir(layout) / f"{run_id}.parquet"
-
-
-def write_run_entries(layout: StoreLayout, run_id: str, tables: list[pa.Table]) -> int:
-    """Add a run's sealed identities, once per pseudonym across the vault (atomic
-    rename). Returns how many were new."""
-    table = new_entries(layout, tables)
-    if table is None:
-        return 0
-    target = entries_file(layout, run_id)
-    target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = target.parent / f".{run_id}.parquet.tmp"
-    pq.write_table(table, tmp, compression="zstd")
-    with open(tmp, "rb") as fh:
-        os.fsync(fh.fileno())
-    os.replace(tmp, target)
-    return table.num_rows
 
 
 def entries_digest(table: pa.Table) -> str:

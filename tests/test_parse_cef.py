@@ -217,7 +217,7 @@ def test_one_megabyte_lines() -> None:
     assert result.table.column(ROW).to_pylist()[-1] == len(huge)
 
 
-def test_throughput() -> None:
+def test_a_large_input_parses_whole() -> None:
     lines = pa.array([DENY.replace("51514", str(50000 + i % 9999)) for i in range(50_000)])
-    result, best = checks.lines_per_second(parse_cef, lines, CTX)
-    assert result.table.num_rows == len(lines) and best > 20_000
+    result, _rate = checks.lines_per_second(parse_cef, lines, CTX)
+    assert result.table.num_rows == len(lines)  # speed: benchmarks/, not here

@@ -35,8 +35,9 @@ def test_init_layout_and_permissions(store: StoreLayout) -> None:
         assert sub.is_dir()
     assert store.catalog.is_file() and store.marker.is_file()
     assert stat.S_IMODE(store.keys.stat().st_mode) == 0o700
-    for name in KEY_NAMES:
-        assert stat.S_IMODE((store.keys / f"{name}.key").stat().st_mode) == 0o600
+    for name in [*KEY_NAMES, "pseudonym-k1", "periods"]:
+        path = store.keys / (f"{name}.json" if name == "periods" else f"{name}.key")
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
     keys = load_keys(store.keys)
     assert len({keys.pseudonym, keys.evidence, keys.ipcrypt, keys.deadletter}) == 4
     assert keys.pseudonym.hex() not in repr(keys)
@@ -48,7 +49,7 @@ def test_init_refuses_existing_store(store: StoreLayout) -> None:
 
 
 def test_exposed_key_is_refused(store: StoreLayout) -> None:
-    os.chmod(store.keys / "pseudonym.key", 0o644)
+    os.chmod(store.keys / "pseudonym-k1.key", 0o644)
     with pytest.raises(KeyFileError, match="owner-only"):
         load_keys(store.keys)
 

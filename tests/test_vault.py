@@ -53,6 +53,7 @@ from store.vault import (
     genuine_entries,
     mac_key,
     open_sealed,
+    vault_mac_keys,
     vault_pseudonyms,
 )
 from transforms.identity import AliasDirectory
@@ -457,7 +458,7 @@ def store_blobs(built: Built) -> list[tuple[str, bytes]]:
     names = {n.split("#")[0] for n, _ in blobs}
     assert any(n.startswith("vault/entries/") for n in names)
     assert any(n.startswith("lake/authentication/") for n in names)
-    assert {"keys/pseudonym.key", "vault/custodians.json", "ledger/ledger.jsonl"} <= names
+    assert {"keys/pseudonym-k1.key", "vault/custodians.json", "ledger/ledger.jsonl"} <= names
     return blobs
 
 
@@ -584,7 +585,7 @@ def test_no_key_file_opens_any_vault_entry(
     entries = all_entries(built.layout).to_pylist()
     assert len(entries) > 20
     candidates = {}
-    key_files = sorted(built.layout.keys.iterdir())
+    key_files = sorted(built.layout.keys.glob("*.key"))  # not periods.json: no key in it
     assert len(key_files) >= 5
     for path in key_files:
         data = path.read_bytes()
@@ -883,7 +884,7 @@ def test_a_planted_entry_never_reveals_a_false_identity(
     assert opened.identities.get(target) in (None, truth)
     assert opened.identities or opened.failed_check == [target]
     # what reveal and bundle use: the MAC-valid entry wins over the planted one
-    genuine, foreign = genuine_entries(entries, mac_key(keys.pseudonym))
+    genuine, foreign = genuine_entries(entries, vault_mac_keys(keys))
     assert genuine.num_rows == 1 and foreign == []
     opened = open_entries(vault_key, genuine, [target], store_check(keys, genuine), foreign)
     assert opened.identities == {target: truth}

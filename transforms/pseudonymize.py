@@ -53,9 +53,10 @@ class Pseudonymizer:
     sealing step takes it (transforms/seal.py).
     """
 
-    def __init__(self, keys: KeyRing, aliases: AliasDirectory) -> None:
-        self._key = keys.pseudonym
-        self._key_id = keys.pseudonym_key_id
+    def __init__(self, keys: KeyRing, aliases: AliasDirectory, key_id: str | None = None) -> None:
+        """`key_id`: the pseudonym key period to use (default: the current one)."""
+        self._key_id = key_id or keys.pseudonym_key_id
+        self._key = keys.pseudonym_key_for(self._key_id)
         self._ip_key = keys.ipcrypt
         self._aliases = aliases
         self._tokens: dict[tuple[IdentityKind, str], str] = {}

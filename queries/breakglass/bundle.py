@@ -2,9 +2,11 @@
 signed with the store's ledger key, so the reveal can happen on a custodian's machine
 and the store host never holds the vault's private key, not even in memory.
 
-The store checks each entry's vault MAC before export (an entry sealed by a mere holder
-of the public key is left out); the custodians' machine checks the signature, the
-shares and the HPKE binding of each entry to its pseudonym.
+The store checks each entry's vault MAC before export, under the key of the
+pseudonym's key period (an entry sealed by a mere holder of the public key is left out;
+a request naming a pseudonym whose period key was destroyed is refused); the custodians'
+machine checks the signature, the shares and the HPKE binding of each entry to its
+pseudonym.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from queries.breakglass.lifecycle import (
     current_request,
     refusals_ledgered,
     require_approved,
+    require_live_keys,
 )
 from queries.breakglass.request import (
     BreakGlassError,
@@ -35,7 +38,7 @@ from store.layout import StoreLayout
 from store.ledger import Ledger
 from store.ledger_entry import EntryKind
 from store.signing import load_signer
-from store.vault import find_entries, genuine_entries, mac_key
+from store.vault import find_entries, genuine_entries, vault_mac_keys
 
 BUNDLE_FORMAT = "loggvern-breakglass-bundle/1"
 SIGN_DOMAIN = b"loggvern-breakglass-bundle/v1\n"
@@ -91,13 +94,14 @@ def export_bundle(layout: StoreLayout, ledger: Ledger, request_id: str, out: Pat
                 "invalid_request", f"{out}: already exists; refusing to overwrite"
             )
         config = load_vault_config(layout)
-        vault_key = mac_key(load_keys(layout.keys).pseudonym)
+        keys = load_keys(layout.keys)
         signer = load_signer(layout.keys)
         with locked_requests(layout) as requests:
             request = current_request(layout, ledger, requests, request_id)
             require_approved(request)
+            require_live_keys(keys, request.pseudonyms)
             found = find_entries(layout, list(request.pseudonyms))
-            genuine, foreign = genuine_entries(found, vault_key)
+            genuine, foreign = genuine_entries(found, vault_mac_keys(keys))
             entries = [
                 BundleEntry(pseudonym=row["pseudonym"], kind=row["kind"],
                             sealed=base64.b64encode(row["sealed"]).decode())

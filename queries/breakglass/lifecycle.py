@@ -1,9 +1,10 @@
 """The life of a break-glass request once filed: expiry (ledgered once), the state a
-reveal needs, marking it revealed, and ledgering any refusal where it happens."""
+reveal needs (approved, and every pseudonym's key period still alive), marking it
+revealed, and ledgering any refusal where it happens."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
@@ -15,6 +16,8 @@ from queries.breakglass.request import (
     save_requests,
 )
 from queries.session import refusal_route, refuse
+from store.key_periods import key_id_of
+from store.keys import KeyFileError, KeyRing
 from store.layout import StoreLayout
 from store.ledger import Ledger
 from store.ledger_entry import EntryKind
@@ -48,6 +51,20 @@ def require_approved(request: BreakGlassRequest) -> None:
         )
     if state is State.REVEALED:
         raise BreakGlassError("already_revealed", f"{request.id} was already revealed")
+
+
+def require_live_keys(keys: KeyRing, pseudonyms: Iterable[str]) -> None:
+    """Refuse a request naming a pseudonym whose key period was destroyed: its entry
+    can no longer be vouched for, nor its identity checked, and by design that
+    pseudonym has decayed into anonymity."""
+    for pseudonym in pseudonyms:
+        key_id = key_id_of(pseudonym)
+        if key_id is None or key_id not in keys.destroyed_periods:
+            continue
+        try:
+            keys.pseudonym_key_for(key_id)
+        except KeyFileError as exc:
+            raise BreakGlassError("key_destroyed", f"{pseudonym}: {exc}") from None
 
 
 def mark_revealed(request: BreakGlassRequest, custodians: list[str], revealed: list[str]) -> None:
