@@ -35,6 +35,7 @@ from store.ledger_entry import EntryKind
 from store.policy_registry import register_policy
 from store.settings import StoreSettings
 from transforms.auto_detect import AUTO
+from transforms.expire import EXPIRED_REASON
 from transforms.identity import AliasError
 from transforms.parse.registry import UnknownFormatError
 from transforms.sink import AccountingError
@@ -250,9 +251,12 @@ def _show_deadletters(root: Path, key: bytes, limit: int) -> int:
             if shown >= limit:
                 out.print(f"… (--limit {limit} reached)")
                 return shown
-            raw = row["raw"].decode("utf-8", errors="backslashreplace")
             out.print(f"{run} {row['file']}:{row['line']}: {row['reason']}", markup=False)
-            out.print(f"    {raw[:2000]!r}", markup=False)
+            if row["reason"] == EXPIRED_REASON:
+                out.print("    (raw line withheld: it was past retention when it arrived)")
+            else:
+                raw = row["raw"].decode("utf-8", errors="backslashreplace")
+                out.print(f"    {raw[:2000]!r}", markup=False)
             shown += 1
     return shown
 

@@ -16,6 +16,7 @@ from pipelines.commit import RunSummary, commit_run
 from pipelines.ingest import IngestJob, build
 from pipelines.plan import IngestPlan
 from pipelines.runner import make_pipeline
+from transforms import expire
 
 ProgressFn = Callable[[int], None]  # called with the number of lines done so far
 
@@ -63,6 +64,7 @@ def job_for(plan: IngestPlan) -> IngestJob:
         format_name=plan.format_name,
         policies={name: planned.policy for name, planned in plan.policies.items()},
         aliases_path=str(plan.aliases_path.resolve()) if plan.aliases_path else None,
+        today=expire.run_date().isoformat(),
         timezone=plan.timezone,
         file_formats=plan.file_formats,
         format_order=plan.format_order,
