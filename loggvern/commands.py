@@ -27,6 +27,7 @@ from store.actor import default_actor
 from store.cases import CaseError
 from store.custodians import CustodianError, parse_custodians
 from store.deadletter import DeadLetterError
+from store.holds import HoldError
 from store.init import init_store, signing_fingerprint
 from store.keys import KeyFileError, load_keys
 from store.layout import MARKER, StoreError, StoreLayout
@@ -34,6 +35,7 @@ from store.ledger import Ledger, LedgerError
 from store.ledger_entry import EntryKind
 from store.policy_registry import register_policy
 from store.settings import StoreSettings
+from store.write_lock import store_writer
 from transforms.auto_detect import AUTO
 from transforms.expire import EXPIRED_REASON
 from transforms.identity import AliasError
@@ -43,7 +45,7 @@ from transforms.sink import AccountingError
 REFUSALS = (
     StoreError, PolicyError, UnknownFormatError, InputError, AliasError, KeyFileError,
     UnlawfulPurposeError, ConfigError, QueryRefused, CaseError, NamedQueryError,
-    CustodianError, BreakGlassError, SubjectAccessError,
+    CustodianError, BreakGlassError, SubjectAccessError, HoldError,
 )  # fmt: skip
 FAILURES = (QueryError, AccountingError, DeadLetterError, LedgerError, OSError)
 
@@ -114,19 +116,20 @@ def ingest(
     run_ingest = _import_run_ingest()
     plan = plan_ingest(store, source, [str(p) for p in paths], policy, aliases, timezone)
     ledger = Ledger(plan.layout, actor or default_actor())
-    policies = {
-        name: {"id": p.policy.id, "version": p.policy.version,
-               "sha256": register_policy(plan.layout, ledger, p.path, p.policy)}
-        for name, p in plan.policies.items()
-    }  # fmt: skip
-    with ledger.action(EntryKind.INGEST_INTENT, EntryKind.INGEST_RESULT,
-                       _ingest_intent(plan, policies)) as outcome:  # fmt: skip
-        summary = _run_planned(run_ingest, plan, source, runner, workers)
-        outcome.fields.update(
-            read=summary.read, written=summary.written, rejected=summary.rejected,
-            lake_files=summary.lake_files, dropped=summary.dropped, reasons=summary.reasons,
-            formats=summary.formats,
-        )  # fmt: skip
+    with store_writer(plan.layout):  # a retention run must not prune the vault meanwhile
+        policies = {
+            name: {"id": p.policy.id, "version": p.policy.version,
+                   "sha256": register_policy(plan.layout, ledger, p.path, p.policy)}
+            for name, p in plan.policies.items()
+        }  # fmt: skip
+        with ledger.action(EntryKind.INGEST_INTENT, EntryKind.INGEST_RESULT,
+                           _ingest_intent(plan, policies)) as outcome:  # fmt: skip
+            summary = _run_planned(run_ingest, plan, source, runner, workers)
+            outcome.fields.update(
+                read=summary.read, written=summary.written, rejected=summary.rejected,
+                lake_files=summary.lake_files, dropped=summary.dropped, reasons=summary.reasons,
+                formats=summary.formats,
+            )  # fmt: skip
     return summary
 
 

@@ -42,6 +42,7 @@ class Outcome:
     """What an action reports into its result entry (e.g. rows returned)."""
 
     fields: dict[str, Any] = field(default_factory=dict)
+    intent_seq: int | None = None  # the intent's seq: entries written meanwhile `ref` it
 
 
 @dataclass(frozen=True)
@@ -93,7 +94,7 @@ class Ledger:
     ) -> Iterator[Outcome]:
         """Intent before, result after; if the intent cannot be written nothing runs."""
         opened = self.append(intent, body)
-        outcome = Outcome()
+        outcome = Outcome(intent_seq=opened.seq)
         try:
             yield outcome
         except BaseException as exc:

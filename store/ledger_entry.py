@@ -55,6 +55,11 @@ class EntryKind(StrEnum):
     SUBJECT_ACCESS_RESULT = "subject_access_result"
     CHECKPOINT = "checkpoint"
     LEDGER_REPAIR = "ledger_repair"
+    HOLD_ADDED = "hold_added"
+    HOLD_RELEASED = "hold_released"
+    RETENTION_INTENT = "retention_intent"
+    RETENTION_PURGE = "retention_purge"  # paths removed (tombstones), before removing them
+    RETENTION_RESULT = "retention_result"
 
 
 class LedgerEntry(BaseModel):
