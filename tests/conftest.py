@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
@@ -27,10 +28,12 @@ FIXTURES = SHARED / "fixtures"
 INGEST_DAY = date(2000, 1, 1)
 
 
-@pytest.fixture(autouse=True)
-def ingest_day(monkeypatch: pytest.MonkeyPatch) -> date:
-    monkeypatch.setattr(expire, "run_date", lambda: INGEST_DAY)
-    return INGEST_DAY
+@pytest.fixture(scope="session", autouse=True)
+def ingest_day() -> Iterator[date]:
+    """Session-wide, so module-scoped stores are built on that day too."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(expire, "run_date", lambda: INGEST_DAY)
+        yield INGEST_DAY
 
 
 @pytest.fixture
