@@ -78,6 +78,23 @@ def test_rows_past_one_purpose_are_written_for_the_other_only() -> None:
     assert undated.num_rows == 4  # without a run date nothing is cut (callers that never had one)
 
 
+def test_a_row_whose_only_purpose_is_past_retention_is_expired_not_unlawful() -> None:
+    admin, incident = Purpose.network_administration, Purpose.security_incident
+    grants = {
+        admin: IPTABLES.purposes[admin].model_copy(update={"where": {"action": ("allow",)}}),
+        incident: IPTABLES.purposes[incident].model_copy(update={"where": {"action": ("deny",)}}),
+    }
+    policy = IPTABLES.model_copy(update={"purposes": grants})
+    events = _events([0, 100, 100, 0]).set_column(
+        2, "action", pa.array(["allow", "allow", "deny", "reject"])
+    )
+    tagged, rejects = tag_purposes(events, policy, TODAY)
+    assert tagged.column(ROW).to_pylist() == [0, 2]
+    assert tagged.column("purposes").to_pylist() == [[admin.value], [incident.value]]
+    assert sorted(zip(rejects.column(ROW).to_pylist(), rejects.column("reason").to_pylist(),
+                      strict=True)) == [(1, EXPIRED_REASON), (3, "no lawful purpose")]  # fmt: skip
+
+
 def test_the_sink_withholds_the_raw_line_of_expired_rows(tmp_path: Path, keys: KeyRing) -> None:
     ages = [0, 200, 10]
     raw = pa.array([b"fresh", b"usr=alice old", b"broken"], pa.binary())
