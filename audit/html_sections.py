@@ -13,7 +13,8 @@ from typing import Any
 
 from audit.html_breakglass import render_breakglass
 from audit.html_parts import Raw, num, opt, table, time_cell, when
-from audit.lake_models import LeakScanSection, PurposeSection, RetentionSection, RowsSection
+from audit.html_retention import render_retention
+from audit.lake_models import LeakScanSection, PurposeSection, RowsSection
 from audit.ledger_models import IngestSection, LedgerSection, QueriesSection, RefusalsSection
 
 
@@ -289,25 +290,6 @@ def _leaks(s: LeakScanSection) -> str:
     )
 
 
-def _retention(s: RetentionSection) -> str:
-    grid = table(
-        ["Dataset", "Purpose", "Policy", "Retention (days)", "Rows", "Oldest partition",
-         "Age (days)", "Overdue before", "Overdue partitions"],
-        [
-            [i.dataset, i.purpose, i.policy or "(no known policy)", i.retention_days, i.rows,
-             i.oldest, i.age_days, i.cutoff,
-             (", ".join(i.overdue_partitions[:10])
-              + (f" … ({len(i.overdue_partitions)})" if len(i.overdue_partitions) > 10 else ""))
-             or "none"]
-            for i in s.items
-        ],
-        numeric={3, 4, 6},
-        bad=lambda r: r[8] != "none",
-        empty="No policy grants a purpose and the lake is empty.",
-    )  # fmt: skip
-    return f"<p>Today (UTC): {escape(s.today)}. Policies: {escape(s.policy_source)}.</p>" + grid
-
-
 RENDERERS: dict[str, Callable[[Any], str]] = {
     "ledger": _ledger,
     "queries": _queries,
@@ -316,6 +298,6 @@ RENDERERS: dict[str, Callable[[Any], str]] = {
     "rows": _rows,
     "purpose": _purpose,
     "leaks": _leaks,
-    "retention": _retention,
+    "retention": render_retention,
     "breakglass": render_breakglass,
 }

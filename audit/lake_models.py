@@ -1,5 +1,6 @@
-"""The models of the four sections read from the lake (and the catalog): rows per
-dataset × purpose, rows without a lawful purpose, the leak scan and retention.
+"""The models of three sections read from the lake (and the catalog): rows per
+dataset × purpose, rows without a lawful purpose and the leak scan (retention, read from
+the lake and the ledger, is in `audit.retention_models`).
 
 No field holds a value read from the lake: only counts, names of files and columns,
 dates, and keyed digests of leaked values (see `audit.leak_digest`).
@@ -115,32 +116,5 @@ class LeakScanSection(SectionBase):
     exempt: dict[str, int] = Field(default_factory=dict)  # values not counted, and why
     errors: list[str] = Field(default_factory=list)
 
-    # -- 8. retention ----------------------------------------------------------------------
-
     def figure(self) -> tuple[str, int] | None:
         return "plain identities found", self.total_findings
-
-
-class RetentionItem(Model):
-    dataset: str
-    purpose: str
-    policy: str | None  # "<id> v<version>", or None when the rows name no known policy
-    retention_days: int | None
-    rows: int
-    oldest: str | None  # oldest date=YYYY-MM-DD partition holding rows of this policy
-    age_days: int | None
-    cutoff: str | None  # partitions before this date are overdue
-    overdue_partitions: list[str] = Field(default_factory=list)
-    overdue: bool = False
-
-
-class RetentionSection(SectionBase):
-    id: Literal["retention"] = "retention"
-    title: str = "Retention"
-    today: str = ""
-    policy_source: str = ""
-    items: list[RetentionItem] = Field(default_factory=list)
-    overdue_partitions: int = 0
-
-    def figure(self) -> tuple[str, int] | None:
-        return "partitions past retention", self.overdue_partitions

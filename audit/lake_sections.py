@@ -17,7 +17,7 @@ import duckdb
 from audit.lake_models import PurposeSection, PurposeViolation, RowCount, RowsSection, StrayLocation
 from schemas.datasets import DATASETS
 from schemas.purposes import LAWFUL_PURPOSES, Purpose
-from store.catalog import ANCHOR
+from store.lake_files import data_files
 from store.layout import StoreLayout
 
 
@@ -68,13 +68,6 @@ GROUP BY ALL
 _COUNT_SQL = """
 SELECT count(*) FROM read_parquet($glob, union_by_name = true, hive_partitioning = false)
 """
-
-
-def data_files(directory: Path) -> list[Path]:
-    """The Parquet files under a directory, anchors excluded."""
-    if not directory.is_dir():
-        return []
-    return sorted(p for p in directory.rglob("*.parquet") if p.name != ANCHOR and p.is_file())
 
 
 def lake_stats(layout: StoreLayout) -> LakeStats:

@@ -26,10 +26,12 @@ from audit.ledger_sections import (
 from audit.ledger_view import LedgerView
 from audit.report_html import render_html
 from audit.report_models import AuditReport
-from audit.retention import build_retention_section, load_policies, utc_today
+from audit.retention import build_retention_section, utc_today
+from audit.retention_history import read_history
 from audit.section import SectionBase, Status, section_problems, timed
 from store.layout import StoreLayout
 from store.ledger_entry import EntryKind
+from store.policy_registry import policies_in_force
 
 REPORT_JSON = "report.json"
 REPORT_HTML = "report.html"
@@ -54,7 +56,8 @@ def build_report(
     lake_seconds = round(time.perf_counter() - lake_start, 4)
     rows = timed(lambda: build_rows_section(stats))
     rows.seconds = round(rows.seconds + lake_seconds, 4)  # one DuckDB pass serves 3 sections
-    policies, policy_source = load_policies(layout)
+    policies, policy_source = policies_in_force(layout)
+    history = read_history(view, layout)
     recorded = [
         str(e.body["aliases"])
         for e in view.of(EntryKind.INGEST_INTENT)
@@ -64,7 +67,9 @@ def build_report(
         rows,
         timed(lambda: build_purpose_section(stats)),
         scan_store(layout, aliases, recorded, policies),
-        timed(lambda: build_retention_section(stats, policies, policy_source, utc_today(now))),
+        timed(
+            lambda: build_retention_section(stats, policies, policy_source, utc_today(now), history)
+        ),
         timed(lambda: build_breakglass_section(view, now)),
     ]
     problems, warnings = section_problems(sections)

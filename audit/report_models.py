@@ -13,13 +13,9 @@ from typing import Annotated, Any, Literal
 from pydantic import Field
 
 from audit.breakglass_models import BreakGlassSection
-from audit.lake_models import (
-    LeakScanSection,
-    PurposeSection,
-    RetentionSection,
-    RowsSection,
-)
+from audit.lake_models import LeakScanSection, PurposeSection, RowsSection
 from audit.ledger_models import IngestSection, LedgerSection, QueriesSection, RefusalsSection
+from audit.retention_models import RetentionSection
 from audit.section import Model
 
 FORMAT = 3  # 3: a `breakglass` section

@@ -16,6 +16,7 @@ from pathlib import Path
 from rich.console import Console
 
 from loggvern.cli_breakglass import add_breakglass
+from loggvern.cli_retention import add_retention
 
 EXIT_OK, EXIT_FAILED, EXIT_REFUSED = 0, 1, 2
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -122,6 +123,8 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--aliases", type=Path, action="append", help="alias CSV for the leak scan")
     _actor(a)
 
+    add_retention(sub, _actor)
+
     s = sub.add_parser("deadletter", help="inspect rejected lines (operator)")
     dl = s.add_subparsers(dest="action", required=True)
     show = dl.add_parser("show", help="decrypt and print dead letters")
@@ -181,12 +184,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         commands_audit,
         commands_breakglass,
         commands_keys,
+        commands_retention,
         commands_subject,
         ledgering,  # heavy imports after parsing
     )
 
     name = f"cmd_{args.command.replace('-', '_')}"
-    modules = (commands, commands_audit, commands_breakglass, commands_keys, commands_subject)
+    modules = (
+        commands, commands_audit, commands_breakglass, commands_keys, commands_retention,
+        commands_subject,
+    )  # fmt: skip
     handler = next(getattr(m, name) for m in modules if hasattr(m, name))
     try:
         code = int(handler(args) or EXIT_OK)

@@ -27,6 +27,7 @@ from store.actor import default_actor
 from store.cases import CaseError
 from store.custodians import CustodianError, parse_custodians
 from store.deadletter import DeadLetterError
+from store.holds import HoldError
 from store.init import init_store, signing_fingerprint
 from store.keys import KeyFileError, load_keys
 from store.layout import MARKER, StoreError, StoreLayout
@@ -34,6 +35,7 @@ from store.ledger import Ledger, LedgerError
 from store.ledger_entry import EntryKind
 from store.settings import StoreSettings
 from transforms.auto_detect import AUTO
+from transforms.expire import EXPIRED_REASON
 from transforms.identity import AliasError
 from transforms.parse.registry import UnknownFormatError
 from transforms.sink import AccountingError
@@ -41,7 +43,7 @@ from transforms.sink import AccountingError
 REFUSALS = (
     StoreError, PolicyError, UnknownFormatError, InputError, AliasError, KeyFileError,
     UnlawfulPurposeError, ConfigError, QueryRefused, CaseError, NamedQueryError,
-    CustodianError, BreakGlassError, SubjectAccessError,
+    CustodianError, BreakGlassError, SubjectAccessError, HoldError,
 )  # fmt: skip
 FAILURES = (QueryError, AccountingError, DeadLetterError, LedgerError, OSError)
 
@@ -250,9 +252,12 @@ def _show_deadletters(root: Path, key: bytes, limit: int) -> int:
             if shown >= limit:
                 out.print(f"… (--limit {limit} reached)")
                 return shown
-            raw = row["raw"].decode("utf-8", errors="backslashreplace")
             out.print(f"{run} {row['file']}:{row['line']}: {row['reason']}", markup=False)
-            out.print(f"    {raw[:2000]!r}", markup=False)
+            if row["reason"] == EXPIRED_REASON:
+                out.print("    (raw line withheld: it was past retention when it arrived)")
+            else:
+                raw = row["raw"].decode("utf-8", errors="backslashreplace")
+                out.print(f"    {raw[:2000]!r}", markup=False)
             shown += 1
     return shown
 

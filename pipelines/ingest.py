@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import apache_beam as beam
@@ -25,6 +25,7 @@ from store.layout import StoreLayout
 from store.vault import Sealer, mac_key
 from transforms.auto_detect import AUTO, split_by_format
 from transforms.batch import Batch
+from transforms.expire import expire_batch
 from transforms.identity import AliasDirectory
 from transforms.parse.base import REJECT_SCHEMA, ParseContext
 from transforms.parse.registry import source_format
@@ -53,6 +54,7 @@ class IngestJob:
     format_name: str  # a format, or "auto": detected per line
     policies: dict[str, Policy]  # per format that may occur in this run
     aliases_path: str | None
+    today: str  # ISO date retention is counted from: fixed when the run is planned
     timezone: str = "UTC"
     chunk_lines: int = CHUNK_LINES
     file_formats: dict[str, str] = field(default_factory=dict)  # auto: header-based files
@@ -105,8 +107,8 @@ class ParseLines(beam.DoFn):
 
 
 class Protect(beam.DoFn):
-    """Evidence tags, minimisation, pseudonymisation (sealing new identities into the
-    vault as a side output) and purpose tagging."""
+    """Lines past retention out, then evidence tags, minimisation, pseudonymisation
+    (sealing new identities into the vault as a side output) and purpose tagging."""
 
     def __init__(self, job: IngestJob) -> None:
         self.job = job
@@ -127,11 +129,13 @@ class Protect(beam.DoFn):
         if policy is None:  # lines no format recognised: all rejected already
             yield batch
             return
+        today = date.fromisoformat(self.job.today)
+        batch = expire_batch(batch, policy, today)
         batch = attach_evidence(batch, self.evidence_key)
         batch = minimize_batch(batch, policy)
         batch = pseudonymize_batch(batch, policy, self.pz)
         batch = seal_batch(batch, policy, self.pz, self.sealer)
-        yield tag_batch(batch, policy)
+        yield tag_batch(batch, policy, today)
 
 
 class WriteParts(beam.DoFn):
@@ -143,7 +147,7 @@ class WriteParts(beam.DoFn):
 
     def process(self, batch: Batch) -> Iterator[PartReport]:
         policy = self.job.policies.get(batch.source_format)
-        stamp = RunStamp(batch.source_format, self.job.run_id)
+        stamp = RunStamp(batch.source_format, self.job.run_id, date.fromisoformat(self.job.today))
         yield write_batch(batch, policy, stamp, self.job.run_dir, self.deadletter_key)
 
 

@@ -18,6 +18,7 @@ from pipelines.plan import IngestPlan
 from pipelines.runner import make_pipeline
 from pipelines.signals import signals_deferred
 from store.key_periods import current_period
+from transforms import expire
 
 ProgressFn = Callable[[int], None]  # called with the number of lines done so far
 
@@ -78,6 +79,7 @@ def job_for(plan: IngestPlan) -> IngestJob:
         format_name=plan.format_name,
         policies={name: planned.policy for name, planned in plan.policies.items()},
         aliases_path=str(plan.aliases_path.resolve()) if plan.aliases_path else None,
+        today=expire.run_date().isoformat(),
         timezone=plan.timezone,
         file_formats=plan.file_formats,
         format_order=plan.format_order,

@@ -9,6 +9,7 @@ STORE/runs/<run>.json       summary of each ingest run
 STORE/staging/<run>/        files being written; outside the lake's globs
 STORE/ledger/               the hash-chained audit ledger and its latest signed head
 STORE/cases.json            open and closed cases (each change is in the ledger first)
+STORE/holds.json            legal holds, active and released (each change ledgered first)
 STORE/policies/             every policy version an ingest has used (as ledgered)
 """
 
@@ -67,6 +68,10 @@ class StoreLayout:
     @property
     def cases(self) -> Path:
         return self.root / "cases.json"
+
+    @property
+    def holds(self) -> Path:
+        return self.root / "holds.json"
 
     @property
     def policies(self) -> Path:

@@ -57,6 +57,11 @@ class EntryKind(StrEnum):
     LEDGER_REPAIR = "ledger_repair"
     KEYS_ROTATED = "keys_rotated"
     KEYS_DESTROYED = "keys_destroyed"
+    HOLD_ADDED = "hold_added"
+    HOLD_RELEASED = "hold_released"
+    RETENTION_INTENT = "retention_intent"
+    RETENTION_PURGE = "retention_purge"  # paths removed (tombstones), before removing them
+    RETENTION_RESULT = "retention_result"
 
 
 class LedgerEntry(BaseModel):

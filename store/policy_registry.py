@@ -1,6 +1,7 @@
 """Which policies the store has been fed: every policy version an ingest used is kept
 under `STORE/policies/<id>/` (by content hash) and ledgered when new or changed, so an
-auditor can read the exact rules any row was written under.
+auditor can read the exact rules any row was written under; and which policies are in
+force for retention (the registry, or the defaults where it has none).
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ import hashlib
 import os
 from pathlib import Path
 
-from schemas.policy import Policy, PolicyError, load_policy
+from schemas.policy import Policy, PolicyError, default_policies, load_policy
 from store.layout import StoreLayout
 from store.ledger import Ledger
 from store.ledger_entry import EntryKind
@@ -63,3 +64,23 @@ def registered_policies(layout: StoreLayout) -> list[Policy]:
             except PolicyError:
                 continue
     return policies
+
+
+def policies_in_force(layout: StoreLayout) -> tuple[list[Policy], str]:
+    """The policies retention is applied and checked by: the latest registered version
+    of each policy id, the defaults (policies/*.toml) for ids never registered; and a
+    sentence saying which, for the report and the retention run's ledger entry."""
+    try:
+        policies = registered_policies(layout)
+    except Exception as exc:  # noqa: BLE001 - any failure falls back, and says so
+        return default_policies(), (
+            f"default policies (policies/*.toml): the registry failed ({type(exc).__name__})"
+        )
+    if not policies:
+        return default_policies(), "default policies (policies/*.toml): the registry is empty"
+    known = {p.id for p in policies}
+    defaults = [p for p in default_policies() if p.id not in known]
+    source = f"{len(policies)} policies registered in the store"
+    if defaults:
+        source += f", defaults for {', '.join(p.id for p in defaults)} (not registered)"
+    return policies + defaults, source

@@ -4,11 +4,15 @@ Each row gets the lawful purposes its source's policy grants (optionally only ro
 matching a purpose's `where`); a row with none is refused. A row serving both purposes
 is written once per purpose, each copy holding only that purpose's columns with that
 purpose's generalisations (network administration: time to the hour, subnets).
+
+Given the run's date, a row past one purpose's retention no longer serves that purpose:
+it is neither tagged with it nor written into its partitions (see `transforms.expire`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 
 import numpy as np
 import pyarrow as pa
@@ -19,6 +23,7 @@ from schemas.lake import purpose_schema
 from schemas.policy import Policy
 from schemas.purposes import Purpose
 from transforms.batch import reject_rows
+from transforms.expire import EXPIRED_REASON, TIME, in_retention
 from transforms.generalise import generalise
 from transforms.parse.base import REJECT_SCHEMA
 
@@ -27,27 +32,38 @@ PURPOSES = "purposes"
 
 @dataclass(frozen=True)
 class RunStamp:
-    """System values stamped on every stored row."""
+    """System values stamped on every stored row, and the day the run counts retention
+    from (None: write every row for every purpose it serves)."""
 
     source_format: str
     ingest_run: str
+    today: date | None = None
 
 
-def purpose_mask(events: pa.Table, policy: Policy, purpose: Purpose) -> np.ndarray:
-    """Rows that serve `purpose`: all of them unless its grant has a `where`."""
+def purpose_mask(
+    events: pa.Table, policy: Policy, purpose: Purpose, today: date | None = None
+) -> np.ndarray:
+    """Rows that serve `purpose`: all of them unless its grant has a `where`, and given
+    `today`, only those still in the purpose's retention."""
+    grant = policy.purposes[purpose]
     mask = np.ones(events.num_rows, dtype=bool)
-    for name, allowed in policy.purposes[purpose].where.items():
+    for name, allowed in grant.where.items():
         cond = pc.is_in(events.column(name).cast(pa.string()), pa.array(allowed))
         mask &= pc.fill_null(cond, False).to_numpy(zero_copy_only=False)
+    if today is not None and TIME in events.column_names:
+        mask &= in_retention(events.column(TIME), today, grant.retention_days)
     return mask
 
 
-def tag_purposes(events: pa.Table, policy: Policy) -> tuple[pa.Table, pa.Table]:
-    """Add the `purposes` list column; refuse rows that serve no lawful purpose."""
+def tag_purposes(
+    events: pa.Table, policy: Policy, today: date | None = None
+) -> tuple[pa.Table, pa.Table]:
+    """Add the `purposes` list column; refuse rows that serve no lawful purpose (or, given
+    `today`, that serve purposes only past their retention)."""
     granted = list(policy.purposes)
     serves = np.zeros((events.num_rows, len(granted)), dtype=bool)  # row × purpose
     for k, purpose in enumerate(granted):
-        serves[:, k] = purpose_mask(events, policy, purpose)
+        serves[:, k] = purpose_mask(events, policy, purpose, today)
     counts = serves.sum(axis=1)
     offsets = np.zeros(events.num_rows + 1, dtype=np.int32)
     np.cumsum(counts, out=offsets[1:])
@@ -57,13 +73,24 @@ def tag_purposes(events: pa.Table, policy: Policy) -> tuple[pa.Table, pa.Table]:
     events = events.append_column(PURPOSES, tags)
     if counts.all():
         return events, REJECT_SCHEMA.empty_table()
-    return reject_rows(events, pa.array(counts == 0), "no lawful purpose")
+    if today is None:
+        return reject_rows(events, pa.array(counts == 0), "no lawful purpose")
+    lawful = np.zeros(events.num_rows, dtype=bool)  # served some purpose before retention
+    for purpose in granted:
+        lawful |= purpose_mask(events, policy, purpose)
+    events, expired = reject_rows(events, pa.array((counts == 0) & lawful), EXPIRED_REASON)
+    kept = counts[(counts > 0) | ~lawful]
+    events, refused = reject_rows(events, pa.array(kept == 0), "no lawful purpose")
+    return events, pa.concat_tables([expired, refused])
 
 
 def project(events: pa.Table, policy: Policy, purpose: Purpose, stamp: RunStamp) -> pa.Table:
     """The rows serving `purpose`, with exactly that purpose's columns."""
     grant = policy.purposes[purpose]
-    rows = events.filter(pa.array(purpose_mask(events, policy, purpose))) if grant.where else events
+    if grant.where or stamp.today is not None:
+        rows = events.filter(pa.array(purpose_mask(events, policy, purpose, stamp.today)))
+    else:
+        rows = events
     schema = purpose_schema(policy, purpose)
     n = rows.num_rows
     constants = {

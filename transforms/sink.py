@@ -1,6 +1,7 @@
 """The sink: one batch's rows, once per purpose, as Parquet partitioned by event date;
-its rejected lines as an encrypted dead letter; and a small report that accounts for
-every input line (read = written + rejected).
+its rejected lines as an encrypted dead letter (without the raw bytes of lines already
+past retention); and a small report that accounts for every input line
+(read = written + rejected).
 
 Everything is written under the run's staging directory, outside the lake's globs, and
 only the run's commit renames it into place, so a crash never leaves a half file (or
@@ -22,6 +23,7 @@ from schemas.policy import Policy
 from store.deadletter import SUFFIX, write_sealed
 from store.failpoints import failpoint
 from transforms.batch import Batch
+from transforms.expire import withhold_expired_raw
 from transforms.parse.base import REASON, ROW
 from transforms.purpose import RunStamp, project
 
@@ -135,14 +137,17 @@ def _is_textual(type_: pa.DataType) -> bool:
 
 
 def _dead_letters(batch: Batch) -> pa.Table:
+    """File, line, reason and raw bytes of each rejected line; lines past retention keep
+    an empty raw (see `transforms.expire`)."""
     rejects = batch.rejects.sort_by(ROW)
     rows = rejects.column(ROW)
+    reasons = rejects.column(REASON).combine_chunks()
     return pa.table(
         {
             "file": pa.array([batch.source_file] * rejects.num_rows, pa.string()),
             "line": batch.lines_of(rows),
-            "reason": rejects.column(REASON),
-            "raw": batch.raw.take(rows),
+            "reason": reasons,
+            "raw": withhold_expired_raw(reasons, batch.raw.take(rows)),
         }
     )
 

@@ -5,6 +5,7 @@ the Beam pipeline (pipelines/ingest.py) and tests compose the same code.
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import date
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -61,5 +62,5 @@ def pseudonymize_batch(batch: Batch, policy: Policy, pz: Pseudonymizer) -> Batch
     return replace(batch, events=pseudonymize(batch.events, policy, pz))
 
 
-def tag_batch(batch: Batch, policy: Policy) -> Batch:
-    return batch.apply(lambda events: tag_purposes(events, policy))
+def tag_batch(batch: Batch, policy: Policy, today: date | None = None) -> Batch:
+    return batch.apply(lambda events: tag_purposes(events, policy, today))
