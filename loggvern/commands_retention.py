@@ -99,3 +99,6 @@ def print_result(result: RetentionResult) -> None:
         out.print(f"kept, no policy grants its purpose: {partition}", markup=False)
     if result.key_ids is not None:
         out.print(f"pseudonym keys still in the lake: {', '.join(result.key_ids) or 'none'}")
+    if result.keys_destroyed:
+        out.print(f"pseudonym keys destroyed (nothing of their period is left): "
+                  f"{', '.join(result.keys_destroyed)}")  # fmt: skip

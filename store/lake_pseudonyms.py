@@ -19,6 +19,7 @@ import duckdb
 
 from schemas.datasets import DATASETS, IdentityKind
 from schemas.purposes import Purpose
+from store.key_periods import key_id_of
 from store.lake_files import data_files
 from store.layout import StoreError, StoreLayout
 
@@ -29,11 +30,6 @@ _SCAN = "read_parquet($files, union_by_name = true, hive_partitioning = false)"
 
 class LakeScanError(StoreError):
     """Part of the lake could not be read: what it holds is unknown."""
-
-
-def key_id_of(pseudonym: str) -> str:
-    """The key id of a pseudonym (`usr-k1-…` → `k1`)."""
-    return pseudonym.split("-", 2)[1]
 
 
 def lake_pseudonyms(layout: StoreLayout) -> set[str]:
@@ -60,7 +56,7 @@ def lake_pseudonyms(layout: StoreLayout) -> set[str]:
 
 def lake_key_ids(layout: StoreLayout) -> set[str]:
     """The pseudonym key ids (e.g. `k1`) still present in the lake's identity columns."""
-    return {key_id_of(p) for p in lake_pseudonyms(layout)}
+    return {k for p in lake_pseudonyms(layout) if (k := key_id_of(p)) is not None}
 
 
 def _scan(

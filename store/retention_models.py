@@ -62,6 +62,7 @@ class RetentionResult(_Model):
     vault: VaultPrune | None = None  # None: skipped (the lake could not be read whole)
     deadletter: DeadletterPurge = Field(default_factory=DeadletterPurge)
     key_ids: list[str] | None = None  # pseudonym keys the lake holds (None: not all read)
+    keys_destroyed: list[str] = Field(default_factory=list)  # periods whose key went
     errors: list[str] = Field(default_factory=list)
 
     @property

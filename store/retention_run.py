@@ -9,7 +9,9 @@ counts, written before they are removed, so the ledger never misses a removal an
    by the policy its rows name) is removed, except where an active legal hold covers it;
 3. the vault: entries of pseudonyms no longer anywhere in the lake are dropped;
 4. dead letters: runs finished longer ago than the store's dead-letter retention;
-5. the pseudonym key ids the lake still holds are found, for key destruction.
+5. the pseudonym key ids the lake still holds are found;
+6. the key of every retired period none of whose pseudonyms is left is destroyed
+   (store/key_periods.py): those pseudonyms decay into anonymity.
 An intent entry opens the run and a result entry (totals, held partitions, key ids)
 closes it. `today` is a parameter for tests; the CLI passes the UTC date.
 """
@@ -22,8 +24,9 @@ from typing import Any
 from schemas.retention import RetentionRule, RetentionRules, is_past
 from store.deadletter_expiry import expired_deadletters
 from store.holds import Hold, active_holds, holding
+from store.key_periods import destroy_spent_periods, key_id_of
 from store.lake_files import LakeFile, lake_files
-from store.lake_pseudonyms import LakeScanError, key_id_of, lake_pseudonyms
+from store.lake_pseudonyms import LakeScanError, lake_pseudonyms
 from store.layout import StoreLayout
 from store.ledger import Ledger
 from store.ledger_entry import EntryKind
@@ -55,6 +58,8 @@ def run_retention(layout: StoreLayout, ledger: Ledger, today: date) -> Retention
             run.lake(result, RetentionRules(policies), holds)
             run.vault(result)
             run.deadletters(result, settings.deadletter_retention_days)
+            if result.key_ids is not None:  # 6. keys of periods with nothing left in the lake
+                result.keys_destroyed = destroy_spent_periods(layout, ledger, set(result.key_ids))
             out.fields.update(_result_body(result))
     return result
 
@@ -135,7 +140,7 @@ class _Run:
             )  # fmt: skip
             apply_vault_prune(plan)
         result.vault = summary
-        result.key_ids = sorted({key_id_of(p) for p in in_lake})
+        result.key_ids = sorted({k for p in in_lake if (k := key_id_of(p)) is not None})
 
     def deadletters(self, result: RetentionResult, days: int) -> None:
         expiry = expired_deadletters(self.layout, self.today, days)
@@ -185,5 +190,6 @@ def _result_body(result: RetentionResult) -> dict[str, Any]:
         "deadletter_runs_removed": len(result.deadletter.removed),
         "deadletter_files_removed": result.deadletter.files,
         "key_ids": result.key_ids,
+        "keys_destroyed": result.keys_destroyed,
         "errors": result.errors,
     }

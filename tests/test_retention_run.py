@@ -25,6 +25,7 @@ from schemas.policy import default_policies
 from store.cases import open_case
 from store.holds import add_hold, release_hold
 from store.init import init_store
+from store.key_periods import rotate
 from store.lake_pseudonyms import lake_key_ids, lake_pseudonyms
 from store.layout import StoreLayout
 from store.ledger import Ledger
@@ -290,3 +291,26 @@ def test_a_retention_run_waits_for_the_store_writer(built: Built, copy: StoreLay
         assert worker.is_alive() and not entries(copy, EntryKind.RETENTION_INTENT)
     worker.join(timeout=30)
     assert done and entries(copy, EntryKind.RETENTION_INTENT)
+
+
+def test_a_retired_key_period_is_destroyed_once_none_of_its_data_is_left(
+    copy: StoreLayout, tmp_path: Path
+) -> None:
+    ledger = Ledger(copy, "ops")
+    rotate(copy, ledger, "test: a new period")
+    later = tmp_path / "later.log"  # the same people, pseudonymised under k2
+    today = datetime.combine(date.today(), time(), tzinfo=UTC)
+    inputs = generate_municipality(tmp_path / "input", employees=20, days=1, start=today)
+    later.write_bytes(inputs.auth.read_bytes())
+    ingest(copy.root, "sshd", [later], aliases=inputs.aliases, timezone=TZ, actor="ops")
+    assert lake_key_ids(copy) == {"k1", "k2"}
+    kept = run_retention(copy, ledger, date.today())
+    assert kept.keys_destroyed == [] and (copy.keys / "pseudonym-k1.key").exists()
+    gone = run_retention(copy, ledger, date.today() + timedelta(days=4000))
+    assert gone.key_ids == [] and gone.keys_destroyed == ["k1"]  # k2 is current: kept
+    assert not (copy.keys / "pseudonym-k1.key").exists()
+    assert (copy.keys / "pseudonym-k2.key").exists()
+    assert not vault_pseudonyms(copy)  # nothing left to re-identify either
+    destroyed = [e for e in ledger.entries() if e.kind is EntryKind.KEYS_DESTROYED]
+    assert len(destroyed) == 1 and destroyed[0].body["periods"] == ["k1"]
+    assert verify_ledger(copy.ledger).ok
