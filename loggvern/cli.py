@@ -16,6 +16,7 @@ from pathlib import Path
 from rich.console import Console
 
 from loggvern.cli_breakglass import add_breakglass
+from loggvern.cli_custodians import add_custodians
 
 EXIT_OK, EXIT_FAILED, EXIT_REFUSED = 0, 1, 2
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -119,6 +120,7 @@ def _parser() -> argparse.ArgumentParser:
     _actor(show)
 
     add_breakglass(sub, _actor)
+    add_custodians(sub, _actor)
 
     s = sub.add_parser("subject-access", help="what is held about one person (GDPR art. 15)")
     s.add_argument("store", type=Path)
@@ -157,12 +159,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         commands,
         commands_audit,
         commands_breakglass,
+        commands_custodians,
         commands_subject,
         ledgering,  # heavy imports after parsing
     )
 
     name = f"cmd_{args.command.replace('-', '_')}"
-    modules = (commands, commands_audit, commands_breakglass, commands_subject)
+    modules = (commands, commands_audit, commands_breakglass, commands_custodians, commands_subject)
     handler = next(getattr(m, name) for m in modules if hasattr(m, name))
     try:
         code = int(handler(args) or EXIT_OK)

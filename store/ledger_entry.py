@@ -55,6 +55,9 @@ class EntryKind(StrEnum):
     SUBJECT_ACCESS_RESULT = "subject_access_result"
     CHECKPOINT = "checkpoint"
     LEDGER_REPAIR = "ledger_repair"
+    CUSTODIANS_RESHARE_INTENT = "custodians_reshare_intent"
+    CUSTODIANS_RESHARED = "custodians_reshared"
+    BREAKGLASS_VOIDED = "breakglass_voided"
 
 
 class LedgerEntry(BaseModel):

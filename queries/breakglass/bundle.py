@@ -90,10 +90,10 @@ def export_bundle(layout: StoreLayout, ledger: Ledger, request_id: str, out: Pat
             raise BreakGlassError(
                 "invalid_request", f"{out}: already exists; refusing to overwrite"
             )
-        config = load_vault_config(layout)
         vault_key = mac_key(load_keys(layout.keys).pseudonym)
         signer = load_signer(layout.keys)
         with locked_requests(layout) as requests:
+            config = load_vault_config(layout)  # under the lock a reshare also holds
             request = current_request(layout, ledger, requests, request_id)
             require_approved(request)
             found = find_entries(layout, list(request.pseudonyms))
