@@ -10,6 +10,7 @@ STORE/staging/<run>/        files being written; outside the lake's globs
 STORE/ledger/               the hash-chained audit ledger and its latest signed head
 STORE/cases.json            open and closed cases (each change is in the ledger first)
 STORE/policies/             every policy version an ingest has used (as ledgered)
+STORE/reshare/              a custodian reshare being staged or finished (store/reshare_stage.py)
 """
 
 from __future__ import annotations
