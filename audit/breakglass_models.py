@@ -65,8 +65,10 @@ class BreakGlassItem(Model):
     requested_at: str | None = None
     expires_at: str | None = None
     threshold: int | None = None
-    state: str = "pending"  # pending / approved / revealed / expired
+    state: str = "pending"  # pending / approved / revealed / expired / voided
     expired_at: str | None = None
+    voided_at: str | None = None  # the custodians changed (reshare) before a reveal
+    voided_reason: str | None = None
     approvals: list[Step] = Field(default_factory=list)
     reveals: list[Reveal] = Field(default_factory=list)
     bundles: list[Step] = Field(default_factory=list)

@@ -1,6 +1,7 @@
 """The break-glass section: every request to reveal the identities behind pseudonyms, as
-the ledger recorded it (request, approvals, expiry, reveal, bundle, employee notice),
-the rules a reveal must have kept, and the employee notices whose due date has passed.
+the ledger recorded it (request, approvals, expiry or void, reveal, bundle, employee
+notice), the rules a reveal must have kept, and the employee notices whose due date has
+passed.
 
 Break-glass is the one path that turns pseudonyms back into identities, so the auditor
 sees each of its steps here, and the rules a reveal broke fail the report. The models
@@ -47,6 +48,9 @@ def build_breakglass_section(view: LedgerView, now: datetime) -> BreakGlassSecti
                 it.threshold = as_int(body.get("threshold"))
         elif e.kind is EntryKind.BREAKGLASS_EXPIRED:
             item(body.get("request")).expired_at = as_text(body.get("expired_at")) or e.time
+        elif e.kind is EntryKind.BREAKGLASS_VOIDED:
+            it = item(body.get("request"))
+            it.voided_at, it.voided_reason = e.time, as_text(body.get("reason"))
         elif e.kind is EntryKind.BREAKGLASS_REVEAL_INTENT:
             it = item(body.get("request"))
             intents[e.seq] = (it, _reveal(it, e))
@@ -115,6 +119,8 @@ def _reveal(it: BreakGlassItem, e: LedgerEntry) -> Reveal:
     expires, at = _parse(it.expires_at), _parse(e.time)
     if it.expired_at is not None or (expires and at and at >= expires):
         it.problems.append(f"revealed (entry {e.seq}) after the request expired")
+    if it.voided_at is not None:
+        it.problems.append(f"revealed (entry {e.seq}) after the request was voided")
     return reveal
 
 
@@ -141,6 +147,8 @@ def _settle(section: BreakGlassSection, it: BreakGlassItem, now: datetime) -> No
     approvers = {a.actor for a in it.approvals} - {it.requester}
     if any(r.outcome == "ok" for r in it.reveals):
         it.state = "revealed"
+    elif it.voided_at is not None:
+        it.state = "voided"
     elif it.expired_at is not None or (expires is not None and now >= expires):
         it.state = "expired"
     elif it.threshold is not None and len(approvers) >= it.threshold:

@@ -16,6 +16,7 @@ from pathlib import Path
 from rich.console import Console
 
 from loggvern.cli_breakglass import add_breakglass
+from loggvern.cli_custodians import add_custodians
 from loggvern.cli_retention import add_retention
 
 EXIT_OK, EXIT_FAILED, EXIT_REFUSED = 0, 1, 2
@@ -141,6 +142,7 @@ def _parser() -> argparse.ArgumentParser:
     _actor(k)
 
     add_breakglass(sub, _actor)
+    add_custodians(sub, _actor)
 
     s = sub.add_parser("subject-access", help="what is held about one person (GDPR art. 15)")
     s.add_argument("store", type=Path)
@@ -183,6 +185,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         commands,
         commands_audit,
         commands_breakglass,
+        commands_custodians,
         commands_keys,
         commands_retention,
         commands_subject,
@@ -191,8 +194,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     name = f"cmd_{args.command.replace('-', '_')}"
     modules = (
-        commands, commands_audit, commands_breakglass, commands_keys, commands_retention,
-        commands_subject,
+        commands, commands_audit, commands_breakglass, commands_custodians, commands_keys,
+        commands_retention, commands_subject,
     )  # fmt: skip
     handler = next(getattr(m, name) for m in modules if hasattr(m, name))
     try:

@@ -33,6 +33,7 @@ MAX_CUSTODIANS = 16  # SLIP-39: at most 16 members in a group
 _NAME = re.compile(r"^[a-z][a-z0-9_.-]{0,31}$")
 _COMMIT_DOMAIN = b"loggvern/share-commitment/v1\x00"
 SHARE_SUFFIX = ".share"
+VAULT_CONFIG_FILE = "custodians.json"
 
 
 class CustodianError(ValueError):
@@ -152,16 +153,27 @@ def write_custodians(layout: StoreLayout, key: NewVaultKey) -> list[Path]:
     files (to be handed out and deleted)."""
     shares_dir = layout.root / "custodians"
     shares_dir.mkdir(mode=0o700)
+    paths = write_share_files(shares_dir, key)
+    vault_dir = layout.root / "vault"
+    vault_dir.mkdir(mode=0o700, exist_ok=True)
+    write_vault_config(vault_dir / VAULT_CONFIG_FILE, key.config)
+    return paths
+
+
+def write_share_files(directory: Path, key: NewVaultKey) -> list[Path]:
+    """`<name>.share` per custodian in an existing directory (owner-only, fsynced; an
+    existing file is never overwritten)."""
     total, threshold = len(key.shares), key.config.threshold
     paths = []
     for name, words in key.shares.items():
-        path = shares_dir / f"{name}{SHARE_SUFFIX}"
+        path = directory / f"{name}{SHARE_SUFFIX}"
         _write_private(path, _share_text(name, words, threshold, total))
         paths.append(path)
-    vault_dir = layout.root / "vault"
-    vault_dir.mkdir(mode=0o700, exist_ok=True)
-    _write_private(vault_dir / "custodians.json", key.config.model_dump_json(indent=2) + "\n")
     return paths
+
+
+def write_vault_config(path: Path, config: VaultConfig) -> None:
+    _write_private(path, config.model_dump_json(indent=2) + "\n")
 
 
 def _public_hex_of(words: list[str]) -> str:
@@ -171,7 +183,7 @@ def _public_hex_of(words: list[str]) -> str:
 
 
 def load_vault_config(layout: StoreLayout) -> VaultConfig:
-    path = layout.root / "vault" / "custodians.json"
+    path = layout.root / "vault" / VAULT_CONFIG_FILE
     try:
         return VaultConfig.model_validate_json(path.read_text(encoding="utf-8"))
     except FileNotFoundError:

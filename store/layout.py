@@ -11,6 +11,7 @@ STORE/ledger/               the hash-chained audit ledger and its latest signed 
 STORE/cases.json            open and closed cases (each change is in the ledger first)
 STORE/holds.json            legal holds, active and released (each change ledgered first)
 STORE/policies/             every policy version an ingest has used (as ledgered)
+STORE/reshare/              a custodian reshare being staged or finished (store/reshare_stage.py)
 """
 
 from __future__ import annotations

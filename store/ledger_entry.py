@@ -62,6 +62,9 @@ class EntryKind(StrEnum):
     RETENTION_INTENT = "retention_intent"
     RETENTION_PURGE = "retention_purge"  # paths removed (tombstones), before removing them
     RETENTION_RESULT = "retention_result"
+    CUSTODIANS_RESHARE_INTENT = "custodians_reshare_intent"
+    CUSTODIANS_RESHARED = "custodians_reshared"
+    BREAKGLASS_VOIDED = "breakglass_voided"
 
 
 class LedgerEntry(BaseModel):

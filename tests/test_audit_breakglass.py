@@ -197,3 +197,21 @@ def test_reveal_after_expiry_fails(tmp_path: Path) -> None:
     (problem,) = _problems(report)
     assert "after the request expired" in problem
     assert report.section("breakglass").requests[0].state == "revealed"
+
+
+def test_voided_request_shows_voided_and_a_reveal_after_it_fails(tmp_path: Path) -> None:
+    layout = _store(tmp_path)
+    _request(layout)
+    _approve(layout, ["dpo", "ciso"])
+    Ledger(layout, "op").append(
+        EntryKind.BREAKGLASS_VOIDED,
+        {"request": "BG-0001", "reason": "custodians_reshared", "approvals": ["dpo", "ciso"],
+         "threshold": 2},
+    )  # fmt: skip
+    report, _ = _report(layout, tmp_path / "out")
+    (item,) = report.section("breakglass").requests
+    assert (item.state, item.voided_reason) == ("voided", "custodians_reshared")
+    assert report.ok, report.problems
+    _reveal(layout, [P1])  # the old approvals may not be used after a reshare
+    report, _ = _report(layout, tmp_path / "out2")
+    assert any("after the request was voided" in p for p in _problems(report)), report.problems

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from queries.breakglass.lifecycle import current_request, refusals_ledgered
+from queries.breakglass.lifecycle import current_request, refusals_ledgered, voided_message
 from queries.breakglass.request import (
     Approval,
     BreakGlassError,
@@ -25,8 +25,8 @@ def approve_request(
     layout: StoreLayout, ledger: Ledger, request_id: str, custodian: str, share: Share
 ) -> BreakGlassRequest:
     with refusals_ledgered(ledger, "breakglass approve", request_id):
-        config = load_vault_config(layout)
         with locked_requests(layout) as requests:
+            config = load_vault_config(layout)  # under the lock a reshare also holds
             request = current_request(layout, ledger, requests, request_id)
             state = request.state()
             if state is State.EXPIRED:
@@ -35,6 +35,8 @@ def approve_request(
                 )
             if state is State.REVEALED:
                 raise BreakGlassError("already_revealed", f"{request.id} was already revealed")
+            if state is State.VOIDED:
+                raise BreakGlassError("voided", voided_message(request))
             if custodian == request.requested_by:
                 raise BreakGlassError(
                     "requester_as_approver", f"{custodian} filed {request.id} and cannot approve it"

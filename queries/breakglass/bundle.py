@@ -93,10 +93,10 @@ def export_bundle(layout: StoreLayout, ledger: Ledger, request_id: str, out: Pat
             raise BreakGlassError(
                 "invalid_request", f"{out}: already exists; refusing to overwrite"
             )
-        config = load_vault_config(layout)
         keys = load_keys(layout.keys)
         signer = load_signer(layout.keys)
         with locked_requests(layout) as requests:
+            config = load_vault_config(layout)  # under the lock a reshare also holds
             request = current_request(layout, ledger, requests, request_id)
             require_approved(request)
             require_live_keys(keys, request.pseudonyms)

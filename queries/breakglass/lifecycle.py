@@ -51,6 +51,15 @@ def require_approved(request: BreakGlassRequest) -> None:
         )
     if state is State.REVEALED:
         raise BreakGlassError("already_revealed", f"{request.id} was already revealed")
+    if state is State.VOIDED:
+        raise BreakGlassError("voided", voided_message(request))
+
+
+def voided_message(request: BreakGlassRequest) -> str:
+    return (
+        f"{request.id} was voided when the custodians changed (reshare); its approvals no "
+        "longer count: file a new request"
+    )
 
 
 def require_live_keys(keys: KeyRing, pseudonyms: Iterable[str]) -> None:
@@ -80,7 +89,8 @@ def expire_due(
     moment = now or datetime.now(UTC)
     expired = []
     for request in requests.values():
-        settled = request.revealed_at is not None or request.expired_at is not None
+        ended = (request.revealed_at, request.expired_at, request.voided_at)
+        settled = any(t is not None for t in ended)
         if not settled and moment >= request.expires_at:
             ledger.append(
                 EntryKind.BREAKGLASS_EXPIRED,

@@ -39,6 +39,7 @@ class State(StrEnum):
     APPROVED = "approved"  # quorum reached, not yet revealed
     REVEALED = "revealed"
     EXPIRED = "expired"
+    VOIDED = "voided"  # the custodians changed (reshare) before it was revealed
 
 
 class Notify(BaseModel):
@@ -75,6 +76,7 @@ class BreakGlassRequest(BaseModel):
     threshold: int
     approvals: list[Approval] = Field(default_factory=list)
     expired_at: datetime | None = None
+    voided_at: datetime | None = None
     revealed_at: datetime | None = None
     revealed_by: list[str] = Field(default_factory=list)  # custodians present
     revealed: list[str] = Field(default_factory=list)  # pseudonyms opened
@@ -88,6 +90,8 @@ class BreakGlassRequest(BaseModel):
     def state(self, now: datetime | None = None) -> State:
         if self.revealed_at is not None:
             return State.REVEALED
+        if self.voided_at is not None:
+            return State.VOIDED
         if self.expired_at is not None or (now or datetime.now(UTC)) >= self.expires_at:
             return State.EXPIRED
         if len(self.approvals) >= self.threshold:

@@ -39,9 +39,9 @@ def reveal(
     layout: StoreLayout, ledger: Ledger, request_id: str, shares: list[Share]
 ) -> tuple[BreakGlassRequest, Opened]:
     with refusals_ledgered(ledger, "breakglass reveal", request_id):
-        config = load_vault_config(layout)
         keys = load_keys(layout.keys)
         with locked_requests(layout) as requests:
+            config = load_vault_config(layout)  # under the lock a reshare also holds
             request = current_request(layout, ledger, requests, request_id)
             require_approved(request)
             require_live_keys(keys, request.pseudonyms)
