@@ -133,6 +133,12 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("--run", help="only this ingest run")
     show.add_argument("--limit", type=int, default=100)
     _actor(show)
+    replay = dl.add_parser("replay", help="parse a run's dead letters again (after a fix)")
+    replay.add_argument("store", type=Path)
+    replay.add_argument("run", metavar="RUN", help="the ingest run whose dead letters to replay")
+    replay.add_argument("--source", metavar="FORMAT", help="default: the run's own format")
+    replay.add_argument("--timezone", default="UTC", help="zone of timestamps without an offset")
+    _actor(replay)
 
     s = sub.add_parser("keys", help="pseudonym key periods (operator)")
     keys = s.add_subparsers(dest="action", required=True)

@@ -228,6 +228,10 @@ def _list_named() -> int:
 
 def cmd_deadletter(args: argparse.Namespace) -> int:
     """Dead letters hold raw lines (possibly identities): showing them is ledgered."""
+    if args.action == "replay":
+        from loggvern.commands_replay import replay_command
+
+        return replay_command(args)
     layout = StoreLayout(args.store).require()
     key = load_keys(layout.keys).deadletter
     root = layout.deadletter / args.run if args.run else layout.deadletter

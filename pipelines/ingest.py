@@ -59,6 +59,7 @@ class IngestJob:
     chunk_lines: int = CHUNK_LINES
     file_formats: dict[str, str] = field(default_factory=dict)  # auto: header-based files
     format_order: tuple[str, ...] = ()  # auto: most common formats first (detection cost)
+    reference_time: str | None = None  # replay: when the lines were first read (ISO)
     key_id: str = ""  # the run's pseudonym key period, pinned at planning ("": current)
 
     @property
@@ -92,9 +93,7 @@ class ParseLines(beam.DoFn):
     def process(self, batch: Batch) -> Iterator[Batch]:
         ctx = self.contexts.get(batch.source_file)
         if ctx is None:
-            mtime = datetime.fromtimestamp(os.path.getmtime(batch.source_file), UTC)
-            first = first_line(batch.source_file)
-            ctx = ParseContext(mtime, self.job.timezone, first)
+            ctx = self._context(batch.source_file)
             self.contexts[batch.source_file] = ctx
         parts = [batch]
         if batch.source_format == AUTO:
@@ -104,6 +103,19 @@ class ParseLines(beam.DoFn):
         for part in parts:
             fmt = self.formats.get(part.source_format)
             yield part if fmt is None else validate_batch(parse_batch(part, fmt, ctx), fmt)
+
+    def _context(self, path: str) -> ParseContext:
+        """The file's time (for years syslog leaves out) and first line (CSV headers). A
+        replayed dead letter's file may be gone: then the time of the run that read it,
+        and no header."""
+        try:
+            mtime = datetime.fromtimestamp(os.path.getmtime(path), UTC)
+            return ParseContext(mtime, self.job.timezone, first_line(path))
+        except FileNotFoundError:
+            if self.job.reference_time is None:
+                raise
+            reference = datetime.fromisoformat(self.job.reference_time)
+            return ParseContext(reference, self.job.timezone, None)
 
 
 class Protect(beam.DoFn):
@@ -175,4 +187,17 @@ def build(pipeline: beam.Pipeline, job: IngestJob, splits: list[Split]) -> None:
         | "Splits" >> beam.Create(splits)
         | "Spread" >> beam.Reshuffle()
         | "Ingest" >> IngestSplits(job)
+    )
+
+
+def build_replay(pipeline: beam.Pipeline, job: IngestJob, batches: list[Batch]) -> None:
+    """Dead letters replayed: their lines are already in memory as batches (with their
+    original files and line numbers), and take the same steps after reading."""
+    _ = (
+        pipeline
+        | "DeadLetters" >> beam.Create(batches)
+        | "Spread" >> beam.Reshuffle()
+        | "ParseAndValidate" >> beam.ParDo(ParseLines(job)).with_output_types(Batch)
+        | "Protect" >> beam.ParDo(Protect(job)).with_output_types(Batch)
+        | "Write" >> beam.ParDo(WriteParts(job))
     )

@@ -38,7 +38,7 @@ class RunOutcome:
 
     @property
     def ran(self) -> bool:
-        return bool(self.plan.splits)
+        return self.plan.has_work
 
 
 def ledgered_ingest(
@@ -67,7 +67,7 @@ def ledgered_ingest(
         summary = empty_summary(plan)
         with ledger.action(EntryKind.INGEST_INTENT, EntryKind.INGEST_RESULT, body) as outcome:
             failpoint("ingest.after_intent")
-            if plan.splits or remove:
+            if plan.has_work or remove:
                 intent_seq = outcome.intent_seq
 
                 def run(report: ProgressFn | None) -> RunSummary:

@@ -21,6 +21,7 @@ from store.keys import load_keys
 from store.layout import StoreLayout
 from store.manifest import FilePosition, load_manifest
 from transforms.auto_detect import AUTO, FileDetection, detect_file
+from transforms.batch import Batch
 from transforms.identity import AliasDirectory
 from transforms.parse.base import SourceFormat
 from transforms.parse.registry import FORMATS, source_format
@@ -79,6 +80,8 @@ class IngestPlan:
     positions: tuple[FilePosition, ...] = ()  # where each file stands after the commit
     contents: tuple[str, ...] = ()  # SHA-256 of whole files this run completes
     forget: tuple[str, ...] = ()  # positions of files gone for good (follow mode)
+    replay: tuple[Batch, ...] = ()  # dead-lettered lines to parse again (no splits then)
+    reference_time: str | None = None  # replay: when those lines were first read
 
     @property
     def auto(self) -> bool:
@@ -116,7 +119,11 @@ class IngestPlan:
 
     @property
     def total_lines(self) -> int:
-        return sum(s.lines for s in self.splits)
+        return sum(s.lines for s in self.splits) + sum(len(b.raw) for b in self.replay)
+
+    @property
+    def has_work(self) -> bool:
+        return bool(self.splits or self.replay)
 
 
 def new_run_id() -> str:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from pipelines.commit import RunSummary, commit_run, load_journal, write_intent
-from pipelines.ingest import IngestJob, build
+from pipelines.ingest import IngestJob, build, build_replay
 from pipelines.plan import IngestPlan
 from pipelines.runner import make_pipeline
 from pipelines.signals import signals_deferred
@@ -50,9 +50,12 @@ def run_ingest(
     watcher = _Watcher(run_dir / "reports", progress) if progress else None
     try:
         try:
-            if plan.splits:
+            if plan.has_work:
                 pipeline = make_pipeline(runner, workers, runner_args)
-                build(pipeline, job, list(plan.splits))
+                if plan.replay:
+                    build_replay(pipeline, job, list(plan.replay))
+                else:
+                    build(pipeline, job, list(plan.splits))
                 if watcher:
                     watcher.start()
                 pipeline.run().wait_until_finish()
@@ -84,6 +87,7 @@ def job_for(plan: IngestPlan) -> IngestJob:
         file_formats=plan.file_formats,
         format_order=plan.format_order,
         key_id=current_period(plan.layout).id,
+        reference_time=plan.reference_time,
     )
 
 
