@@ -27,6 +27,7 @@ from audit.ledger_view import LedgerView
 from audit.report_html import render_html
 from audit.report_models import AuditReport
 from audit.retention import build_retention_section, load_policies, utc_today
+from audit.roles_section import build_roles_section
 from audit.section import SectionBase, Status, section_problems, timed
 from store.layout import StoreLayout
 from store.ledger_entry import EntryKind
@@ -66,6 +67,7 @@ def build_report(
         scan_store(layout, aliases, recorded, policies),
         timed(lambda: build_retention_section(stats, policies, policy_source, utc_today(now))),
         timed(lambda: build_breakglass_section(view, now)),
+        timed(lambda: build_roles_section(view)),
     ]
     problems, warnings = section_problems(sections)
     return AuditReport(

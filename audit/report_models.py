@@ -20,9 +20,10 @@ from audit.lake_models import (
     RowsSection,
 )
 from audit.ledger_models import IngestSection, LedgerSection, QueriesSection, RefusalsSection
+from audit.roles_models import RolesSection
 from audit.section import Model
 
-FORMAT = 3  # 3: a `breakglass` section
+FORMAT = 4  # 4: a `roles` section (separation of duties); 3: a `breakglass` section
 # (2: a leak example holds a keyed `digest`, no longer a `sha256_prefix`)
 
 Section = Annotated[
@@ -34,7 +35,8 @@ Section = Annotated[
     | PurposeSection
     | LeakScanSection
     | RetentionSection
-    | BreakGlassSection,
+    | BreakGlassSection
+    | RolesSection,
     Field(discriminator="id"),
 ]
 
