@@ -58,22 +58,36 @@ def _call(socket_path: str, argv: list[str], args: argparse.Namespace) -> int:
         conn = stack.enter_context(_connect(socket_path))
         request = Request(argv=argv, cwd=os.getcwd(), inputs=[f for f, _ in inputs])
         try:
-            _send_request(conn, request)
-            answer = receive(conn, MAX_RESPONSE, time.monotonic() + WAIT)
-            if isinstance(answer, Ready):
-                for sent, fh in inputs:
-                    _stream(conn, fh, sent.size)
-                answer = receive(conn, MAX_RESPONSE, time.monotonic() + WAIT)
-            if not isinstance(answer, Response):
-                raise ProtocolError(f"unexpected {answer.type} from the service")
-            sys.stdout.write(answer.stdout)
-            sys.stderr.write(answer.stderr)
-            sys.stdout.flush()
-            _write_outputs(conn, answer, outputs)
+            answer = _exchange(conn, request, inputs)
         except (ProtocolError, OSError) as exc:
-            raise ClientError(f"the query service at {socket_path} failed: {exc}",
-                              EXIT_FAILED) from None  # fmt: skip
+            failed = f"the query service at {socket_path} failed: {exc}"
+            raise ClientError(failed, EXIT_FAILED) from None
+        _print(answer)
+        _write_outputs(conn, answer, outputs)
         return answer.exit_code
+
+
+def _exchange(
+    conn: socket.socket, request: Request, inputs: list[tuple[InputFile, BinaryIO]]
+) -> Response:
+    _send_request(conn, request)
+    answer = receive(conn, MAX_RESPONSE, time.monotonic() + WAIT)
+    if isinstance(answer, Ready):
+        for sent, fh in inputs:
+            _stream(conn, fh, sent.size)
+        answer = receive(conn, MAX_RESPONSE, time.monotonic() + WAIT)
+    if not isinstance(answer, Response):
+        raise ProtocolError(f"unexpected {answer.type} from the service")
+    return answer
+
+
+def _print(answer: Response) -> None:
+    try:
+        sys.stdout.write(answer.stdout)
+        sys.stdout.flush()
+    except BrokenPipeError:  # `… | head`: the reader is gone, the call still counts
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    sys.stderr.write(answer.stderr)
 
 
 def _send_request(conn: socket.socket, request: Request) -> None:
@@ -140,17 +154,31 @@ def _stream(conn: socket.socket, fh: BinaryIO, size: int) -> None:
 def _write_outputs(
     conn: socket.socket, answer: Response, outputs: dict[str, tuple[FileArg, Path]]
 ) -> None:
+    """Write what came back, with the caller's own rights, where they asked."""
     for item in answer.outputs:
-        if item.dest not in outputs or "/" in item.name or item.name in (".", ".."):
-            raise ProtocolError(f"the service returned an unasked-for file {item.name!r}")
+        if item.dest not in outputs or item.name in (".", ".."):
+            unasked = f"the service returned an unasked-for file {item.name!r}"
+            raise ClientError(unasked, EXIT_FAILED)
         arg, path = outputs[item.dest]
         target = path if arg.kind is Kind.write_file else path / item.name
-        target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        flags = os.O_WRONLY | os.O_CREAT | (os.O_EXCL if arg.kind is Kind.write_file else 0)
-        tmp = target if arg.kind is Kind.write_file else target.with_name(target.name + ".tmp")
-        fd = os.open(tmp, flags | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            for chunk in receive_chunks(conn, item.size, time.monotonic() + WAIT):
-                fh.write(chunk)
-        if tmp != target:
-            os.replace(tmp, target)
+        try:
+            _write_one(conn, target, item.size, exclusive=arg.kind is Kind.write_file)
+        except ProtocolError as exc:
+            stopped = f"{target}: the service stopped sending it ({exc})"
+            raise ClientError(stopped, EXIT_FAILED) from None
+        except OSError as exc:
+            failed = f"{target}: cannot write ({exc.strerror or exc})"
+            raise ClientError(failed, EXIT_FAILED) from None
+
+
+def _write_one(conn: socket.socket, target: Path, size: int, exclusive: bool) -> None:
+    """0600; a file (`--out FILE`) never over an existing one, a directory's files
+    replaced whole (written aside, then renamed)."""
+    target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = target if exclusive else target.with_name(target.name + ".tmp")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | (os.O_EXCL if exclusive else 0)
+    with os.fdopen(os.open(tmp, flags, 0o600), "wb") as fh:
+        for chunk in receive_chunks(conn, size, time.monotonic() + WAIT):
+            fh.write(chunk)
+    if tmp != target:
+        os.replace(tmp, target)
