@@ -447,3 +447,34 @@ def test_the_auditors_report_names_who_is_analyst_and_custodian(world):
     holders = {h["user"]: h["roles"] for h in roles["holders"]}
     assert holders[world.name("ana")] == ["analyst"] and world.name("none") not in holders
     assert roles["status"] == "warning" and world.groups["ana"] in roles["groups"]
+
+
+def test_a_uid_without_a_user_name_is_refused(world):
+    uid = next(u for u in range(54321, 60000) if not _has_user(u))
+    client = (
+        "import json, socket, struct, sys\n"
+        "s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)\n"
+        "s.connect(sys.argv[1])\n"
+        "body = json.dumps({'argv': ['case', 'list', sys.argv[2]], 'cwd': '/'}).encode()\n"
+        "s.sendall(struct.pack('>I', len(body)) + body)\n"
+        "n = struct.unpack('>I', s.recv(4, socket.MSG_WAITALL))[0]\n"
+        "print(s.recv(n, socket.MSG_WAITALL).decode())\n"
+    )
+    done = subprocess.run(
+        [world.python[0], "-S", "-c", client, str(world.socket), str(world.store)],
+        user=uid, group=_gid(world.groups["cli"]), extra_groups=[], capture_output=True,
+        text=True, cwd="/", timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    answer = json.loads(done.stdout)
+    assert answer["exit_code"] == 2 and f"uid {uid} has no user name" in answer["stderr"]
+    refusal = entries(world, kind="refusal", actor=f"uid:{uid}")[-1]
+    assert (refusal["mode"], refusal["body"]["route"]) == ("socket", "unknown_user")
+
+
+def _has_user(uid: int) -> bool:
+    try:
+        pwd.getpwuid(uid)
+        return True
+    except KeyError:
+        return False
