@@ -47,8 +47,13 @@ class Workspace:
     """The service's side of one call's files, removed when the call ends."""
 
     spool: Path
+    cwd: str  # the caller's working directory, to ledger their paths whole
     fds: list[int] = field(default_factory=list)
     shown: dict[str, str] = field(default_factory=dict)  # service path → the caller's path
+    outputs: dict[str, tuple[Kind, str]] = field(default_factory=dict)  # dest → the caller's
+
+    def whole(self, path: str) -> str:
+        return os.path.normpath(os.path.join(self.cwd, path))
 
     def show(self, text: str) -> str:
         """Messages name the caller's paths, not the service's memfds and spool."""
@@ -59,8 +64,8 @@ class Workspace:
 
 
 @contextmanager
-def workspace(spool_root: Path) -> Iterator[Workspace]:
-    ws = Workspace(spool_root / uuid.uuid4().hex)
+def workspace(spool_root: Path, cwd: str) -> Iterator[Workspace]:
+    ws = Workspace(spool_root / uuid.uuid4().hex, cwd)
     try:
         yield ws
     finally:
@@ -100,25 +105,24 @@ def redirect_outputs(ws: Workspace, call: Authorized) -> None:
             place.mkdir(parents=True, mode=0o700)
             place = place / (Path(given[0]).name or "out")
         ws.shown[str(place)] = given[0]
+        ws.outputs[arg.dest] = (arg.kind, given[0])
         replace_values(call.args, arg.dest, [str(place)])
 
 
-def collect_outputs(ws: Workspace, call: Authorized, limit: int) -> list[Returned]:
+def collect_outputs(ws: Workspace, limit: int) -> list[Returned]:
+    """The regular files the command wrote, each with where the caller wants it."""
     returned: list[Returned] = []
-    for arg in file_args(call.key):
-        if arg.kind is Kind.read or not (ws.spool / arg.dest).is_dir():
+    for dest, (kind, asked) in ws.outputs.items():
+        place = ws.spool / dest
+        if not place.is_dir():
             continue
-        shown = ws.shown[_spool_path(ws, arg.dest, arg.kind, call)]
-        for path in sorted((ws.spool / arg.dest).iterdir()):
+        for path in sorted(place.iterdir()):
             if not path.is_file() or path.is_symlink() or path.name.endswith(".tmp"):
                 continue
             data = path.read_bytes()
-            where = shown if arg.kind is Kind.write_file else os.path.join(shown, path.name)
-            returned.append(
-                Returned(
-                    arg.dest, path.name, path, where, len(data), hashlib.sha256(data).hexdigest()
-                )
-            )
+            where = asked if kind is Kind.write_file else os.path.join(asked, path.name)
+            digest = hashlib.sha256(data).hexdigest()
+            returned.append(Returned(dest, path.name, path, where, len(data), digest))
     if sum(r.size for r in returned) > limit:
         raise CallFailed(f"the files written are over the service's limit of {limit} bytes")
     return returned
@@ -129,7 +133,7 @@ def ledger_files(
 ) -> None:
     """Record which files crossed the socket, under the caller, before handing any back."""
     received = [
-        {"option": arg.option, "path": path, "bytes": os.fstat(fd).st_size}
+        {"option": arg.option, "path": ws.whole(path), "bytes": os.fstat(fd).st_size}
         for (arg, _, path), fd in zip(call.reads, ws.fds, strict=True)
     ]
     if not received and not returned:
@@ -138,7 +142,12 @@ def ledger_files(
         "command": call.key,
         "received": received,
         "returned": [
-            {"option": "--" + r.dest, "path": r.shown, "bytes": r.size, "sha256": r.sha256}
+            {
+                "option": "--" + r.dest,
+                "path": ws.whole(r.shown),
+                "bytes": r.size,
+                "sha256": r.sha256,
+            }
             for r in returned
         ],
     }
@@ -147,10 +156,6 @@ def ledger_files(
 
 def as_output_files(returned: list[Returned]) -> list[OutputFile]:
     return [OutputFile(dest=r.dest, name=r.name, size=r.size) for r in returned]
-
-
-def _spool_path(ws: Workspace, dest: str, kind: Kind, call: Authorized) -> str:
-    return str(values(call.args, dest)[0]) if kind is Kind.write_file else str(ws.spool / dest)
 
 
 def _memfd_name(path: str) -> str:

@@ -16,10 +16,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 
-class OutputTooLarge(RuntimeError):
-    """A call printed more than the service returns."""
-
-
 class Buffer(io.StringIO):
     def __init__(self, limit: int) -> None:
         super().__init__()

@@ -45,7 +45,7 @@ def handle(
     """Serve one request on `conn`; returns the exit code sent back."""
     caller = Caller(peer.name)
     with (
-        workspace(config.spool) as ws,
+        workspace(config.spool, request.cwd) as ws,
         calling_as(caller),
         capture.capturing(config.max_output) as (out, err),
     ):
@@ -92,7 +92,7 @@ def _run(
     redirect_outputs(ws, call)
     code = run(call.args)
     try:
-        returned = collect_outputs(ws, call, config.max_input_bytes * 4)
+        returned = collect_outputs(ws, config.max_output)
         ledger_files(config.layout, peer.name, call, ws, returned)
     except (CallFailed, LedgerError, OSError) as exc:
         print(f"loggvern: {exc}; nothing was handed back", file=sys.stderr)

@@ -36,7 +36,7 @@ class ServiceConfig:
     max_clients: int = 8
     max_input_bytes: int = 64 << 20
     io_timeout: float = 30.0
-    max_output: int = 256 << 20  # characters of stdout (and of stderr) one call returns
+    max_output: int = 256 << 20  # characters of stdout, of stderr, bytes of files returned
 
 
 class Service:

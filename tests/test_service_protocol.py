@@ -252,3 +252,12 @@ def test_ready_is_only_sent_when_files_follow(world):
     assert Ready().type == "ready"  # the message exists; a call without files never sees it
     answer = raw_call(world, Request(argv=["case", "list", str(world.store)], cwd="/"))
     assert answer.exit_code == 0 and "CASE-0001" in answer.stdout
+
+
+def test_relative_paths_are_the_callers_and_ledgered_whole(world, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, out, err = world.cli("audit", "report", str(world.store), "--out", "rel")
+    assert code == 0 and "wrote rel/report.html" in out, err
+    assert (tmp_path / "rel" / "report.json").is_file()
+    returned = last(world, "service_files")["body"]["returned"]
+    assert str(tmp_path / "rel" / "report.json") in [r["path"] for r in returned]
