@@ -23,18 +23,19 @@ MAX_WORKERS = max(1, os.cpu_count() or 1)
 
 
 class Refused(Exception):
-    def __init__(self, route: str, message: str, command: str | None = None) -> None:
+    def __init__(self, route: str, message: str, command: str = "-") -> None:
         super().__init__(message)
         self.route = route
         self.command = command
 
 
 class ParseFailed(Exception):
-    """argparse said no (its message is already on the call's stderr)."""
+    """argparse said no, or printed help (its text is already on the call's output)."""
 
-    def __init__(self, code: int) -> None:
+    def __init__(self, code: int, command: str) -> None:
         super().__init__(code)
         self.code = code
+        self.command = command
 
 
 @dataclass(frozen=True)
@@ -46,55 +47,56 @@ class Authorized:
 
 
 def authorize(request: Request, peer: Peer, roles: RolePolicy, store: Path) -> Authorized:
+    member = roles.member(peer.name)
+    who = describe(member)
     key = key_from_argv(request.argv)
     if key is None:
         shown = " ".join(request.argv[:2])[:80] or "(nothing)"
+        command = (request.argv[:1] or ["-"])[0][:40]
         raise Refused(
-            "not_served",
-            f"refused: {peer.name}: `{shown}` is not a command the service serves",
-            (request.argv[:1] or ["-"])[0][:40],
+            "not_served", f"refused: {who}: `{shown}` is not a command the service serves", command
         )
     if key in NEVER_SERVED:
         raise Refused(
             "not_served",
-            f"refused: {peer.name} may not run `{key}` over the "
-            f"socket: it is never served; {_why_not(key)}",
+            f"refused: {who} may not run `{key}` over the socket: it is "
+            f"never served; {_why_not(key)}",
             key,
         )
-    member = roles.member(peer.name)
     needed = roles_for(key)
     if not member.roles & needed:
-        raise Refused("role", _role_message(peer.name, member, key, needed), key)
-    args = _parse(request.argv)
+        need = " or ".join(sorted(needed))
+        raise Refused("role", f"refused: {who} may not run `{key}`: it needs the {need} role", key)
+    args = _parse(request.argv, key)
     if command_key(args) != key:
-        raise Refused("not_served", f"refused: the arguments do not name `{key}` alone", key)
+        raise Refused("not_served", f"refused: {who}: the arguments do not name `{key}` alone", key)
     if getattr(args, "actor", None):
         raise Refused(
             "actor_override",
-            f"refused: --as is not allowed over the socket; "
+            f"refused: {who}: --as is not allowed over the socket; "
             f"{peer.name} acts as {peer.name}, as the kernel says (`{key}`)",
             key,
         )
     if hasattr(args, "actor"):
         args.actor = peer.name  # e.g. `breakglass approve`: the approver is who the kernel says
-    _confine_store(args, request.cwd, store, key)
+    _confine_store(args, request.cwd, store, key, who)
     unconfined = unconfined_paths(key, args)
     if unconfined:
         raise Refused(
             "unconfined_path",
-            f"refused: `{key}` {', '.join(unconfined)} names a "
-            "path the service cannot confine; run it as the store's owner",
+            f"refused: {who}: `{key}` {', '.join(unconfined)} names "
+            "a path the service cannot confine; the store's owner runs it",
             key,
         )
     if key == "ingest":
-        _confine_ingest(args)
-    return Authorized(key, args, member, _reads(request, key, args))
+        _confine_ingest(args, who)
+    return Authorized(key, args, member, _reads(request, key, args, who))
 
 
-def _role_message(user: str, member: Member, key: str, needed: frozenset[str]) -> str:
+def describe(member: Member) -> str:
+    """`name (role, role)`: who a refusal is about, as the service sees them."""
     held = ", ".join(sorted(member.roles)) if member.roles else "no loggvern role"
-    need = " or ".join(sorted(needed)) or "a role no one has"
-    return f"refused: {user} ({held}) may not run `{key}`: it needs the {need} role"
+    return f"{member.name} ({held})"
 
 
 def _why_not(key: str) -> str:
@@ -103,16 +105,16 @@ def _why_not(key: str) -> str:
     return "the store's owner runs it directly"
 
 
-def _parse(argv: list[str]) -> argparse.Namespace:
+def _parse(argv: list[str], key: str) -> argparse.Namespace:
     from loggvern.cli import parse_args
 
     try:
         return parse_args(argv)
     except SystemExit as exc:  # argparse printed its message (to the call's stderr)
-        raise ParseFailed(exc.code if isinstance(exc.code, int) else 2) from None
+        raise ParseFailed(exc.code if isinstance(exc.code, int) else 2, key) from None
 
 
-def _confine_store(args: argparse.Namespace, cwd: str, store: Path, key: str) -> None:
+def _confine_store(args: argparse.Namespace, cwd: str, store: Path, key: str, who: str) -> None:
     given = getattr(args, "store", None)
     if given is None:
         return
@@ -120,24 +122,27 @@ def _confine_store(args: argparse.Namespace, cwd: str, store: Path, key: str) ->
     served = os.path.normpath(os.path.abspath(store))
     if named != served and os.path.realpath(named) != os.path.realpath(served):
         raise Refused(
-            "wrong_store", f"refused: this service serves {served}, not {named} (`{key}`)", key
+            "wrong_store",
+            f"refused: {who}: this service serves {served}, not {named} (`{key}`)",
+            key,
         )
     args.store = Path(served)
 
 
-def _confine_ingest(args: argparse.Namespace) -> None:
+def _confine_ingest(args: argparse.Namespace, who: str) -> None:
     if args.runner:
+        why = "a runner may start processes or reach the network; the store's owner runs it"
         raise Refused(
             "unconfined_runner",
-            "refused: `ingest` --runner is not served (a runner "
-            "may start processes or reach the network); the store's owner runs it "
-            "directly",
+            f"refused: {who}: `ingest` --runner is not served ({why})",
             "ingest",
         )
     args.workers = max(1, min(args.workers, MAX_WORKERS))
 
 
-def _reads(request: Request, key: str, args: argparse.Namespace) -> list[tuple[FileArg, int, str]]:
+def _reads(
+    request: Request, key: str, args: argparse.Namespace, who: str
+) -> list[tuple[FileArg, int, str]]:
     wanted = [
         (arg, i, path)
         for arg in file_args(key)
@@ -146,7 +151,6 @@ def _reads(request: Request, key: str, args: argparse.Namespace) -> list[tuple[F
     ]
     sent = sorted((f.dest, f.index) for f in request.inputs)
     if sent != sorted((arg.dest, i) for arg, i, _ in wanted):
-        raise Refused(
-            "bad_inputs", f"refused: the files sent do not match `{key}`'s file arguments", key
-        )
+        mismatch = f"refused: {who}: the files sent do not match `{key}`'s file arguments"
+        raise Refused("bad_inputs", mismatch, key)
     return wanted

@@ -14,7 +14,7 @@ import time
 from typing import TYPE_CHECKING
 
 from service import capture
-from service.authorize import Authorized, ParseFailed, Refused, authorize
+from service.authorize import Authorized, ParseFailed, Refused, authorize, describe
 from service.call import (
     CallFailed,
     Returned,
@@ -51,7 +51,7 @@ def handle(
     ):
         key, code, returned = _run(config, conn, peer, request, deadline, ws)
         if not caller.appended:
-            code = _ledger_call(config, peer, key or " ".join(request.argv[:1]), code)
+            code = _ledger_call(config, peer, key, code)
         _checkpoint(config, peer)
         if out.cut or err.cut:
             err.write(f"loggvern: output over {config.max_output} characters was cut\n")
@@ -77,7 +77,7 @@ def _run(
     request: Request,
     deadline: float,
     ws: Workspace,
-) -> tuple[str | None, int, list[Returned]]:
+) -> tuple[str, int, list[Returned]]:
     from loggvern.cli import run
 
     try:
@@ -88,7 +88,7 @@ def _run(
         _ledger_refusal(config, peer, exc)
         return exc.command, EXIT_REFUSED, []
     except ParseFailed as exc:
-        return None, exc.code, []
+        return exc.command, exc.code, []
     redirect_outputs(ws, call)
     code = run(call.args)
     try:
@@ -112,12 +112,12 @@ def _receive(
         return
     total = sum(f.size for f in request.inputs)
     if total > config.max_input_bytes:
-        raise Refused(
-            "too_large",
-            f"refused: the files sent ({total} bytes) are over the "
-            f"service's limit of {config.max_input_bytes} (`{call.key}`)",
-            call.key,
+        limit = config.max_input_bytes
+        too_large = (
+            f"refused: {describe(call.member)}: the files sent ({total} bytes) are over the "
+            f"service's limit of {limit} (`{call.key}`)"
         )
+        raise Refused("too_large", too_large, call.key)
     send(conn, Ready())
     until = max(deadline, time.monotonic() + config.io_timeout) + total / MIN_RATE
     receive_inputs(ws, call, request, conn, until)
@@ -127,7 +127,7 @@ def _ledger_refusal(config: ServiceConfig, peer: Peer, exc: Refused) -> None:
     from queries.session import refuse
 
     try:
-        refuse(Ledger(config.layout, peer.name), exc.command or "-", exc.route, str(exc)[:500])
+        refuse(Ledger(config.layout, peer.name), exc.command, exc.route, str(exc)[:500])
     except LedgerError as failure:
         print(f"loggvern: the refusal could not be ledgered: {failure}", file=sys.stderr)
 
