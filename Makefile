@@ -27,6 +27,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/stage_profile.py
 	$(BIN)/python benchmarks/ledger_verify_bench.py
 	$(BIN)/python benchmarks/query_session_bench.py
+	$(BIN)/python benchmarks/service_bench.py
 
 # Headless Chromium (Debian package) for the report screenshot test; best effort: where it
 # cannot be installed, that one test is skipped and says why.

@@ -14,6 +14,7 @@ from typing import Any
 from audit.html_breakglass import render_breakglass
 from audit.html_parts import Raw, num, opt, table, time_cell, when
 from audit.html_retention import render_retention
+from audit.html_roles import render_roles
 from audit.lake_models import LeakScanSection, PurposeSection, RowsSection
 from audit.ledger_models import IngestSection, LedgerSection, QueriesSection, RefusalsSection
 
@@ -300,4 +301,5 @@ RENDERERS: dict[str, Callable[[Any], str]] = {
     "leaks": _leaks,
     "retention": render_retention,
     "breakglass": render_breakglass,
+    "roles": render_roles,
 }

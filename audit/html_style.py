@@ -21,6 +21,7 @@ SECTION_COLOURS: dict[str, str] = {
     "leaks": "#6d0f12",  # maroon
     "retention": "#4a5211",  # olive
     "breakglass": "#4e342e",  # dark brown
+    "roles": "#1a237e",  # indigo
 }
 OTHER_SECTION_COLOUR = "#333333"  # a section added without a colour of its own
 STATUS_COLOURS: dict[str, str] = {

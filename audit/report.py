@@ -28,6 +28,7 @@ from audit.report_html import render_html
 from audit.report_models import AuditReport
 from audit.retention import build_retention_section, utc_today
 from audit.retention_history import read_history
+from audit.roles_section import build_roles_section
 from audit.section import SectionBase, Status, section_problems, timed
 from store.layout import StoreLayout
 from store.ledger_entry import EntryKind
@@ -71,6 +72,7 @@ def build_report(
             lambda: build_retention_section(stats, policies, policy_source, utc_today(now), history)
         ),
         timed(lambda: build_breakglass_section(view, now)),
+        timed(lambda: build_roles_section(view)),
     ]
     problems, warnings = section_problems(sections)
     return AuditReport(

@@ -16,9 +16,10 @@ from audit.breakglass_models import BreakGlassSection
 from audit.lake_models import LeakScanSection, PurposeSection, RowsSection
 from audit.ledger_models import IngestSection, LedgerSection, QueriesSection, RefusalsSection
 from audit.retention_models import RetentionSection
+from audit.roles_models import RolesSection
 from audit.section import Model
 
-FORMAT = 3  # 3: a `breakglass` section
+FORMAT = 4  # 4: a `roles` section (separation of duties); 3: a `breakglass` section
 # (2: a leak example holds a keyed `digest`, no longer a `sha256_prefix`)
 
 Section = Annotated[
@@ -30,7 +31,8 @@ Section = Annotated[
     | PurposeSection
     | LeakScanSection
     | RetentionSection
-    | BreakGlassSection,
+    | BreakGlassSection
+    | RolesSection,
     Field(discriminator="id"),
 ]
 

@@ -81,7 +81,9 @@ def job_for(plan: IngestPlan) -> IngestJob:
         run_id=plan.run_id,
         format_name=plan.format_name,
         policies={name: planned.policy for name, planned in plan.policies.items()},
-        aliases_path=str(plan.aliases_path.resolve()) if plan.aliases_path else None,
+        # absolute, not resolved: a file the query service received is /proc/self/fd/N,
+        # which opens while its target's name (`/memfd:… (deleted)`) does not
+        aliases_path=str(plan.aliases_path.absolute()) if plan.aliases_path else None,
         today=expire.run_date().isoformat(),
         timezone=plan.timezone,
         file_formats=plan.file_formats,

@@ -246,6 +246,7 @@ def _check_grant(
 
 
 DEFAULT_POLICIES = Path(__file__).resolve().parents[1] / "policies"
+NOT_FORMAT_POLICIES = frozenset({"roles.toml"})  # the query service's group → role map
 
 
 def default_policy_path(source: str) -> Path:
@@ -254,7 +255,8 @@ def default_policy_path(source: str) -> Path:
 
 
 def default_policies() -> list[Policy]:
-    return [load_policy(path) for path in sorted(DEFAULT_POLICIES.glob("*.toml"))]
+    paths = sorted(DEFAULT_POLICIES.glob("*.toml"))
+    return [load_policy(path) for path in paths if path.name not in NOT_FORMAT_POLICIES]
 
 
 class PolicyError(ValueError):

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from store.caller import DIRECT, current_caller
 from store.layout import StoreLayout
 from store.ledger_entry import EntryKind, LedgerEntry, line_seq_hash, now, parse_line, seal
 from store.signing import Head, Signer, SigningKeyError, load_signer
@@ -54,12 +55,13 @@ class _Tail:
 
 
 class Ledger:
-    def __init__(self, layout: StoreLayout, actor: str, mode: str = "direct") -> None:
+    def __init__(self, layout: StoreLayout, actor: str, mode: str | None = None) -> None:
         self.layout = layout
         self.path = layout.ledger / LEDGER_FILE
         self.head_path = layout.ledger / HEAD_FILE
-        self.actor = actor
-        self.mode = mode
+        self.caller = current_caller()  # inside a query-service call: the kernel's word
+        self.actor = self.caller.name if self.caller else actor
+        self.mode = self.caller.mode if self.caller else mode or DIRECT
 
     # -- writing -------------------------------------------------------------------
 
@@ -148,6 +150,8 @@ class Ledger:
             os.ftruncate(fd, size)
             raise LedgerError(f"{self.path}: short write to the ledger; entry not recorded")
         os.fsync(fd)
+        if self.caller is not None and kind != EntryKind.CHECKPOINT:
+            self.caller.appended.append(entry.seq)
         return entry
 
     def _tail(self, fd: int) -> _Tail | None:

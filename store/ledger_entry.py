@@ -53,6 +53,10 @@ class EntryKind(StrEnum):
     BREAKGLASS_NOTIFIED = "breakglass_notified"
     SUBJECT_ACCESS_INTENT = "subject_access_intent"
     SUBJECT_ACCESS_RESULT = "subject_access_result"
+    SERVICE_STARTED = "service_started"
+    SERVICE_STOPPED = "service_stopped"
+    SERVICE_CALL = "service_call"
+    SERVICE_FILES = "service_files"
     CHECKPOINT = "checkpoint"
     LEDGER_REPAIR = "ledger_repair"
     KEYS_ROTATED = "keys_rotated"
@@ -77,7 +81,7 @@ class LedgerEntry(BaseModel):
     time: str
     kind: EntryKind
     actor: str
-    mode: str = "direct"  # "direct": run by the CLI itself, not through a query service
+    mode: str = "direct"  # "direct": the CLI on the store; "socket": via the query service
     ref: int | None = None  # seq of the intent a result answers
     body: dict[str, Any] = Field(default_factory=dict)
     hash: str = Field(default="", pattern=r"^([0-9a-f]{64})?$")

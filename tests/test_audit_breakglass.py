@@ -88,7 +88,7 @@ def test_clean_round_passes_and_shows_every_step(tmp_path: Path) -> None:
          "reason": "analyst filed BG-0001", "purpose": None, "case": None, "request": "BG-0001"},
     )  # fmt: skip
     report, html = _report(layout, tmp_path / "out")
-    assert report.ok and report.format == 3, report.problems
+    assert report.ok and report.format == 4, report.problems
     section = report.section("breakglass")
     assert section.status == "ok" and (section.total, section.revealed) == (1, 1)
     (item,) = section.requests

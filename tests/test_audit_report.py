@@ -38,7 +38,7 @@ from store.ledger_entry import EntryKind
 TIMEZONE = "Europe/Oslo"
 SECTIONS = [
     "ledger", "queries", "refusals", "ingest", "rows", "purpose", "leaks", "retention",
-    "breakglass",
+    "breakglass", "roles",
 ]  # fmt: skip
 NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)  # a few days after the synthetic logs
 
