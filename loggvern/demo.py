@@ -4,7 +4,7 @@ purpose limitation at work (what each purpose sees, and what is refused).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 from rich.console import Console
@@ -29,7 +29,15 @@ from transforms.identity import AliasDirectory
 OPERATOR, ANALYST, AUDITOR = "demo-operator", "demo-analyst", "demo-auditor"
 
 TIMEZONE = "Europe/Oslo"  # the synthetic BSD syslog headers are local time
-CASE_FROM = datetime(2026, 11, 1, tzinfo=UTC)  # the synthetic days start 2026-11-16
+DAYS_AGO = 6  # the synthetic logs cover two days starting this long before today
+
+
+def demo_start(today: date | None = None) -> datetime:
+    """Midnight UTC of the logs' first day: relative to today, so that retention (which
+    drops lines already past it at ingest) never empties the demo."""
+    day = (today or datetime.now(UTC).date()) - timedelta(days=DAYS_AGO)
+    return datetime.combine(day, time(), tzinfo=UTC)
+
 
 # (title, purpose, needs the case, named query, parameters, columns shown)
 QUERIES: list[tuple[str, str, bool, str, list[str], list[str]]] = [
@@ -67,7 +75,8 @@ def run_demo(store: Path, *, employees: int = 300, console: Console | None = Non
     console = console or Console()
     inputs_dir = store.parent / f"{store.name}-input"
     console.print(f"[bold]1. Synthetic logs of Fjordvik kommune[/bold] → {inputs_dir}")
-    inputs = generate_municipality(inputs_dir, employees=employees)
+    start = demo_start()
+    inputs = generate_municipality(inputs_dir, employees=employees, start=start)
     layout = StoreLayout(store)
     if not layout.marker.is_file():
         init_store(store, default_policies(), OPERATOR, CUSTODIANS, THRESHOLD)
@@ -89,11 +98,12 @@ def run_demo(store: Path, *, employees: int = 300, console: Console | None = Non
         )
         for reason, count in sorted(summary.reasons.items(), key=lambda item: -item[1])[:4]:
             console.print(f"             dead letter: {count} × {reason}", style="dim")
-    ingest_inventory(layout, inputs_dir, inputs.aliases, OPERATOR, console)
+    ingest_inventory(layout, inputs_dir, inputs.aliases, OPERATOR, console, start)
     analyst = Ledger(layout, ANALYST)
     case = open_case(
-        layout, analyst, "Alarms 16 November",
-        "IDS alarms: SSH brute force on the jump host, DLP matches to private mail", CASE_FROM,
+        layout, analyst, f"Alarms {start:%d %B}",
+        "IDS alarms: SSH brute force on the jump host, DLP matches to private mail",
+        start - timedelta(days=15),
     )  # fmt: skip
     console.print(f"[bold]3. Queries under a declared purpose[/bold] (incident {case.id})")
     suspects: list[str] = []

@@ -5,6 +5,7 @@ format is recognised by its header and the forbidden fields are dropped and coun
 from __future__ import annotations
 
 import csv
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from rich.console import Console
@@ -27,14 +28,16 @@ def staff_upns(aliases: Path) -> list[str]:
 
 
 def ingest_inventory(
-    layout: StoreLayout, inputs_dir: Path, aliases: Path, operator: str, console: Console
-) -> bool:
+    layout: StoreLayout, inputs_dir: Path, aliases: Path, operator: str, console: Console,
+    start: datetime,
+) -> bool:  # fmt: skip
     from loggvern.commands import ingest
 
     staff = staff_upns(aliases)
     export = inputs_dir / "intune-devices.csv"
     count = max(4, int(len(staff) * DEVICES_PER_EMPLOYEE))
-    write_inventory(export, count, 7, "csv", staff, forbidden=True)
+    exported = start + timedelta(days=2, hours=6)  # the morning after the logs' two days
+    write_inventory(export, count, 7, "csv", staff, forbidden=True, exported=exported)
     summary = ingest(layout.root, "auto", [export], aliases=aliases, actor=operator)
     Ledger(layout, operator).checkpoint()
     ok = summary.read == summary.written + summary.rejected

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -10,12 +11,14 @@ from pipelines.synthetic.iptables_bulk import write_iptables_lines
 
 
 def unique_lines(tmp: Path, n: int) -> list[bytes]:
-    """`n` distinct firewall lines (each ends in a newline)."""
+    """`n` distinct firewall lines (each ends in a newline), dated yesterday: the tests
+    that run the CLI as a subprocess count retention from the real date."""
     pool = tmp / "pool.log"
     write_iptables_lines(pool, n)
-    lines = pool.read_bytes().splitlines(keepends=True)
+    yesterday = (datetime.now(UTC) - timedelta(days=1)).strftime("%b %e").encode()
+    lines = [yesterday + line[6:] for line in pool.read_bytes().splitlines(keepends=True)]
     pool.unlink()
-    assert len(set(lines)) == n
+    assert len(set(lines)) == n and all(line[:6] == yesterday for line in lines)
     return lines
 
 
