@@ -34,8 +34,8 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from schemas.datasets import IdentityKind
 from store.key_files import KeyFileError, new_key, shred_key_file, write_key_file
 from store.layout import StoreLayout
-from store.ledger import Ledger
-from store.ledger_entry import EntryKind
+from store.ledger import LEDGER_FILE, Ledger
+from store.ledger_entry import EntryKind, parse_line
 from store.records import RecordFileError, locked, read_records, write_records
 from store.settings import load_settings
 
@@ -157,6 +157,54 @@ def destroy_spent_periods(
         for period_id in spent:
             shred_key_file(key_file(layout.keys, period_id))
         return spent
+
+
+def reapply_destructions(layout: StoreLayout, ledger: Ledger) -> list[str]:
+    """Destroy again every period the ledger says was destroyed whose key is back (a
+    restored backup of `keys/`): a destroyed period must stay destroyed. Returns the ids.
+    A period the restored `periods.json` still has as current is left alone and named
+    in the error the caller gets (rotating first is the operator's decision)."""
+    wanted = destroyed_in_ledger(layout)
+    if not wanted:
+        return []
+    again: list[str] = []
+    with _periods(layout) as periods:
+        for period in periods:
+            path = key_file(layout.keys, period.id)
+            if period.id not in wanted or (period.destroyed is not None and not path.exists()):
+                continue
+            if period.retired is None:
+                raise KeyPeriodError(
+                    f"key period {period.id} was destroyed (ledger) but the restored "
+                    "keys/periods.json has it as current: rotate (`keys rotate`), then run "
+                    "retention again"
+                )
+            again.append(period.id)
+        if not again:
+            return []
+        ledger.append(EntryKind.KEYS_DESTROYED, {"periods": again, "reapplied": True})
+        moment = _utc(None)
+        _write(layout.keys, [p.model_copy(update={"destroyed": p.destroyed or moment})
+                             if p.id in again else p for p in periods])  # fmt: skip
+        for period_id in again:
+            shred_key_file(key_file(layout.keys, period_id))
+    return again
+
+
+def destroyed_in_ledger(layout: StoreLayout) -> set[str]:
+    """Every period id a `keys_destroyed` entry names."""
+    path = layout.ledger / LEDGER_FILE
+    marker = f'"kind":"{EntryKind.KEYS_DESTROYED.value}"'.encode()
+    found: set[str] = set()
+    if not path.exists():
+        return found
+    with open(path, "rb") as fh:
+        for line in fh:
+            if marker in line and line.endswith(b"\n"):
+                periods = parse_line(line[:-1]).body.get("periods")
+                if isinstance(periods, list):
+                    found |= {p for p in periods if isinstance(p, str)}
+    return found
 
 
 def _rotate(

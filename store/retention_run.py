@@ -4,7 +4,7 @@ In order, each removal ledgered (a `retention_purge` entry naming the exact path
 counts, written before they are removed, so the ledger never misses a removal and its
 `removed` lists are the tombstones of step 1):
 1. tombstones: files earlier purges removed that exist again (a restored backup) are
-   removed again;
+   removed again, and so are the keys of periods the ledger says were destroyed;
 2. the lake: every date partition past its purpose's retention (`schemas.retention`,
    by the policy its rows name) is removed, except where an active legal hold covers it;
 3. the vault: entries of pseudonyms no longer anywhere in the lake are dropped;
@@ -24,7 +24,7 @@ from typing import Any
 from schemas.retention import RetentionRule, RetentionRules, is_past
 from store.deadletter_expiry import expired_deadletters
 from store.holds import Hold, active_holds, holding
-from store.key_periods import destroy_spent_periods, key_id_of
+from store.key_periods import destroy_spent_periods, key_id_of, reapply_destructions
 from store.lake_files import LakeFile, lake_files
 from store.lake_pseudonyms import LakeScanError, lake_pseudonyms
 from store.layout import StoreLayout
@@ -55,11 +55,12 @@ def run_retention(layout: StoreLayout, ledger: Ledger, today: date) -> Retention
             run = _Run(layout, ledger, out.intent_seq, today)
             result = RetentionResult(today=today.isoformat(), policy_source=source)
             run.tombstones(result)
+            result.keys_destroyed = reapply_destructions(layout, ledger)  # a restored keys/
             run.lake(result, RetentionRules(policies), holds)
             run.vault(result)
             run.deadletters(result, settings.deadletter_retention_days)
             if result.key_ids is not None:  # 6. keys of periods with nothing left in the lake
-                result.keys_destroyed = destroy_spent_periods(layout, ledger, set(result.key_ids))
+                result.keys_destroyed += destroy_spent_periods(layout, ledger, set(result.key_ids))
             out.fields.update(_result_body(result))
     return result
 

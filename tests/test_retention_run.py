@@ -298,6 +298,8 @@ def test_a_retired_key_period_is_destroyed_once_none_of_its_data_is_left(
 ) -> None:
     ledger = Ledger(copy, "ops")
     rotate(copy, ledger, "test: a new period")
+    backup = tmp_path / "keys-backup"
+    shutil.copytree(copy.keys, backup)  # keys/ as a backup taken now has it
     later = tmp_path / "later.log"  # the same people, pseudonymised under k2
     today = datetime.combine(date.today(), time(), tzinfo=UTC)
     inputs = generate_municipality(tmp_path / "input", employees=20, days=1, start=today)
@@ -313,4 +315,13 @@ def test_a_retired_key_period_is_destroyed_once_none_of_its_data_is_left(
     assert not vault_pseudonyms(copy)  # nothing left to re-identify either
     destroyed = [e for e in ledger.entries() if e.kind is EntryKind.KEYS_DESTROYED]
     assert len(destroyed) == 1 and destroyed[0].body["periods"] == ["k1"]
+    # a restore of keys/ brings k1 back; the next retention run destroys it again
+    shutil.rmtree(copy.keys)
+    shutil.copytree(backup, copy.keys)
+    assert (copy.keys / "pseudonym-k1.key").exists()
+    again = run_retention(copy, ledger, date.today())
+    assert again.keys_destroyed == ["k1"] and not (copy.keys / "pseudonym-k1.key").exists()
+    reapplied = [e for e in ledger.entries() if e.kind is EntryKind.KEYS_DESTROYED][-1]
+    assert reapplied.body == {"periods": ["k1"], "reapplied": True}
+    assert run_retention(copy, ledger, date.today()).keys_destroyed == []
     assert verify_ledger(copy.ledger).ok
