@@ -25,6 +25,7 @@ from typing import Any
 import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict
 
+from store.durable import fsync_dir, fsync_path
 from store.failpoints import failpoint
 from store.layout import StoreLayout
 from store.manifest import FilePosition, Manifest, load_manifest, write_manifest
@@ -157,7 +158,7 @@ def write_journal(run_dir: Path, journal: CommitJournal) -> None:
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, run_dir / JOURNAL)
-    _fsync_dir(run_dir)
+    fsync_dir(run_dir)
 
 
 def apply_journal(layout: StoreLayout, journal: CommitJournal) -> None:
@@ -218,16 +219,4 @@ def _rel(layout: StoreLayout, path: Path) -> str:
 def _fsync_staged(run_dir: Path) -> None:
     """Staged bytes reach the disk before the commit record that points at them."""
     for path in run_dir.rglob("*" + PART_SUFFIX):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        fsync_path(path)

@@ -13,6 +13,8 @@ import ctypes
 import os
 from pathlib import Path
 
+from store.durable import fsync_dir
+
 _AT_FDCWD = -100
 _RENAME_EXCHANGE = 2
 
@@ -55,14 +57,6 @@ def exchange_supported(scratch: Path) -> bool:
                 directory.rmdir()
         if scratch.is_dir():
             scratch.rmdir()
-
-
-def fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _renameat2():  # type: ignore[no-untyped-def]

@@ -15,6 +15,8 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from store.durable import fsync_dir
+
 KEY_BYTES = 32
 
 
@@ -68,11 +70,3 @@ def shred_key_file(path: Path) -> None:
         os.close(fd)
     path.unlink()
     fsync_dir(path.parent)
-
-
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from store.caller import DIRECT, current_caller
+from store.durable import fsync_dir
 from store.layout import StoreLayout
 from store.ledger_entry import EntryKind, LedgerEntry, line_seq_hash, now, parse_line, seal
 from store.signing import Head, Signer, SigningKeyError, load_signer
@@ -122,7 +123,7 @@ class Ledger:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             if created:
-                _fsync_dir(self.path.parent)
+                fsync_dir(self.path.parent)
             yield fd
         except OSError as exc:
             raise LedgerError(f"{self.path}: cannot write the ledger ({_reason(exc)})") from None
@@ -258,14 +259,6 @@ def _read_back(fd: int, size: int, need_lines: int) -> bytes:
         if start == 0 or data.count(b"\n") >= need_lines:
             return data
         block *= 4
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _reason(exc: OSError) -> str:

@@ -25,7 +25,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from store.custodians import SHARE_SUFFIX, VAULT_CONFIG_FILE, load_vault_config
-from store.exchange import exchange, fsync_dir
+from store.durable import fsync_dir
+from store.exchange import exchange
 from store.layout import StoreError, StoreLayout
 
 RESHARE_DIR = "reshare"
