@@ -65,6 +65,8 @@ def ledgered_ingest(
         }  # fmt: skip
         body = {**ingest_intent(plan, policies), **(intent_extra or {})}
         summary = empty_summary(plan)
+        if plan.has_work or remove:  # staged before the intent: a kill after it is seen
+            (layout.staging / plan.run_id).mkdir(parents=True, mode=0o700)
         with ledger.action(EntryKind.INGEST_INTENT, EntryKind.INGEST_RESULT, body) as outcome:
             failpoint("ingest.after_intent")
             if plan.has_work or remove:

@@ -30,6 +30,8 @@ def recover_runs(layout: StoreLayout, ledger: Ledger) -> list[Recovered]:
     for run_dir in sorted(p for p in layout.staging.iterdir() if p.is_dir()):
         journal = load_journal(run_dir)
         intent_seq = read_intent(run_dir)
+        if intent_seq is None:  # killed right after its intent entry, before noting it
+            intent_seq = _intent_of(ledger, run_dir.name)
         if journal is not None:
             apply_journal(layout, journal)
             body = {
@@ -49,6 +51,13 @@ def recover_runs(layout: StoreLayout, ledger: Ledger) -> list[Recovered]:
         shutil.rmtree(run_dir, ignore_errors=True)
         found.append(Recovered(run_dir.name, journal is not None))
     return found
+
+
+def _intent_of(ledger: Ledger, run_id: str) -> int | None:
+    for entry in ledger.entries():
+        if entry.kind == EntryKind.INGEST_INTENT and entry.body.get("run_id") == run_id:
+            return entry.seq
+    return None
 
 
 def _has_result(ledger: Ledger, intent_seq: int) -> bool:

@@ -45,7 +45,7 @@ def run_ingest(
         started=datetime.now(UTC).isoformat(),
     )
     run_dir = job.run_dir
-    run_dir.mkdir(parents=True, mode=0o700)
+    run_dir.mkdir(parents=True, mode=0o700, exist_ok=True)  # the caller may have made it
     write_intent(run_dir, intent_seq)
     watcher = _Watcher(run_dir / "reports", progress) if progress else None
     try:

@@ -76,6 +76,10 @@ class Rig:
         dead = [t.num_rows for _, t in deadletter.read_all(self.layout.deadletter, key)]
         assert sum(dead) == self.bad, "a bad line is dead-lettered twice or not at all"
         assert not list(self.layout.staging.iterdir()), "staging left behind"
+        entries = list(Ledger(self.layout, "op").entries())
+        intents = {e.seq for e in entries if e.kind == "ingest_intent"}
+        answered = {e.ref for e in entries if e.kind == "ingest_result"}
+        assert intents <= answered, "an ingest intent was left without its result"
         assert main(["audit", "verify", str(self.layout.root)]) == 0
 
 
