@@ -22,14 +22,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict
 
 from store.durable import fsync_dir, fsync_path
 from store.failpoints import failpoint
 from store.layout import StoreLayout
 from store.manifest import FilePosition, Manifest, load_manifest, write_manifest
-from store.vault import entries_file, new_entries
+from store.vault import entries_file, write_new_entries
 from transforms.sink import PART_SUFFIX, AccountingError, PartReport
 
 JOURNAL = "COMMIT.json"
@@ -112,16 +111,11 @@ def commit_run(
     moves: list[tuple[str, str]] = []
     # The vault first: an entry without rows is harmless (retention removes it), rows
     # whose identity is not in the vault could never be re-identified.
-    sealed = new_entries(layout, [pq.read_table(run_dir / r.vault) for r in reports if r.vault])
-    if sealed is not None:
-        pq.write_table(sealed, run_dir / VAULT_STAGED, compression="zstd")
-        moves.append(
-            (
-                _rel(layout, run_dir / VAULT_STAGED),
-                _rel(layout, entries_file(layout, summary.run_id)),
-            )
-        )
-        summary.sealed = sealed.num_rows
+    staged = (run_dir / r.vault for r in reports if r.vault)
+    summary.sealed = write_new_entries(layout, staged, run_dir / VAULT_STAGED)
+    if summary.sealed:
+        target = entries_file(layout, summary.run_id)
+        moves.append((_rel(layout, run_dir / VAULT_STAGED), _rel(layout, target)))
     for report in reports:
         for rel in report.files:
             moves.append((_rel(layout, run_dir / rel), rel.removesuffix(PART_SUFFIX)))

@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hpke
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
@@ -150,15 +151,34 @@ def first_per_pseudonym(table: pa.Table) -> pa.Table:
     return table.take(pc.sort_indices(firsts.column("_i_min")).to_numpy())  # type: ignore[arg-type]
 
 
-def new_entries(layout: StoreLayout, tables: list[pa.Table]) -> pa.Table | None:
-    """A run's sealed identities not yet in the vault, once per pseudonym."""
-    if not tables:
-        return None
-    table = first_per_pseudonym(pa.concat_tables(tables).cast(VAULT_SCHEMA))
+def write_new_entries(layout: StoreLayout, staged: Iterable[Path], target: Path) -> int:
+    """Write to `target` a run's sealed identities (its staged entry files, in order)
+    that the vault does not hold yet, once per pseudonym. Returns how many.
+
+    One staged file is read at a time and appended, so the commit holds the vault's
+    pseudonyms (names only), never every sealed entry of the run at once (with hundreds
+    of thousands of identities that made the commit the peak of a run's memory)."""
     known = vault_pseudonyms(layout)
-    if known:
-        table = table.filter(pc.invert(pc.is_in(table.column("pseudonym"), pa.array(list(known)))))
-    return table if table.num_rows else None
+    writer: pq.ParquetWriter | None = None
+    added = 0
+    try:
+        for path in staged:
+            table = pq.read_table(path).cast(VAULT_SCHEMA)
+            new = []
+            for row, pseudonym in enumerate(table.column("pseudonym").to_pylist()):
+                if pseudonym not in known:
+                    known.add(pseudonym)
+                    new.append(row)
+            if not new:
+                continue
+            if writer is None:
+                writer = pq.ParquetWriter(target, VAULT_SCHEMA, compression="zstd")
+            writer.write_table(table.take(pa.array(new, pa.int64())))
+            added += len(new)
+    finally:
+        if writer is not None:
+            writer.close()
+    return added
 
 
 def entries_file(layout: StoreLayout, run_id: str) -> Path:
