@@ -15,7 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemaining
 
 from loggvern.output import err, out, render
 from pipelines.commit import RunSummary
-from pipelines.plan import ConfigError, IngestPlan, InputError, plan_ingest
+from pipelines.plan import ConfigError, IngestPlan, InputError, plan_ingest, runner_args
 from queries.breakglass.request import BreakGlassError
 from queries.named import NamedQueryError, load_named, named_queries
 from queries.session import QueryError, QueryRefused, QuerySession
@@ -105,11 +105,15 @@ def ingest(
     aliases: Path | None = None,
     timezone: str = "UTC",
     runner: str | None = None,
-    workers: int = 2,
+    workers: int = 1,
     actor: str | None = None,
+    runner_options: Sequence[str] = (),
 ) -> RunSummary:
     """Plan (refusing bad input before any work), ledger the intent, run and commit one
     ingest, ledger its result."""
+    if workers < 1:
+        raise ConfigError(f"--workers must be at least 1, not {workers}")
+    args = runner_args(runner_options)
     run_ingest = _import_run_ingest()
     plan = plan_ingest(store, source, [str(p) for p in paths], policy, aliases, timezone)
     ledger = Ledger(plan.layout, actor or default_actor())
@@ -120,7 +124,7 @@ def ingest(
     }  # fmt: skip
     with ledger.action(EntryKind.INGEST_INTENT, EntryKind.INGEST_RESULT,
                        _ingest_intent(plan, policies)) as outcome:  # fmt: skip
-        summary = _run_planned(run_ingest, plan, source, runner, workers)
+        summary = _run_planned(run_ingest, plan, source, runner, workers, args)
         outcome.fields.update(
             read=summary.read, written=summary.written, rejected=summary.rejected,
             lake_files=summary.lake_files, dropped=summary.dropped, reasons=summary.reasons,
@@ -156,6 +160,7 @@ def _run_planned(
     source: str,
     runner: str | None,
     workers: int,
+    runner_args: list[str],
 ) -> RunSummary:
     if sys.stderr.isatty() and plan.total_lines >= PROGRESS_MIN_LINES:
         columns = (*Progress.get_default_columns()[:1], BarColumn(), MofNCompleteColumn(),
@@ -163,15 +168,15 @@ def _run_planned(
         with Progress(*columns, console=err, transient=True) as bar:
             task = bar.add_task(f"ingest {source}", total=plan.total_lines)
             return run_ingest(
-                plan, runner, workers, progress=lambda n: bar.update(task, completed=n)
+                plan, runner, workers, runner_args, lambda n: bar.update(task, completed=n)
             )
-    return run_ingest(plan, runner, workers)
+    return run_ingest(plan, runner, workers, runner_args)
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
     summary = ingest(
         args.store, args.source, args.paths, args.policy, args.aliases, args.timezone,
-        args.runner, args.workers, actor_of(args),
+        args.runner, args.workers, actor_of(args), args.runner_options,
     )  # fmt: skip
     if summary.dropped:
         fields = ", ".join(f"{k}={v}" for k, v in sorted(summary.dropped.items()))
