@@ -12,8 +12,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pyarrow.parquet as pq
-
 from store.layout import StoreLayout
 from store.vault import write_run_entries
 from transforms.sink import PART_SUFFIX, AccountingError, PartReport
@@ -65,7 +63,7 @@ def commit_run(layout: StoreLayout, summary: RunSummary, expected_lines: int) ->
         )
     # The vault first: an entry without rows is harmless (retention removes it), rows
     # whose identity is not in the vault could never be re-identified.
-    sealed = [pq.read_table(run_dir / r.vault) for r in reports if r.vault]
+    sealed = (run_dir / r.vault for r in reports if r.vault)
     summary.sealed = write_run_entries(layout, summary.run_id, sealed)
     for report in reports:
         for rel in report.files:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 import pyarrow as pa
@@ -135,25 +136,45 @@ def first_per_pseudonym(table: pa.Table) -> pa.Table:
     return table.take(pc.sort_indices(firsts.column("_i_min")).to_numpy())  # type: ignore[arg-type]
 
 
-def write_run_entries(layout: StoreLayout, run_id: str, tables: list[pa.Table]) -> int:
-    """Add a run's sealed identities, once per pseudonym across the vault (atomic
-    rename). Returns how many were new."""
-    if not tables:
-        return 0
-    table = first_per_pseudonym(pa.concat_tables(tables).cast(VAULT_SCHEMA))
+def write_run_entries(layout: StoreLayout, run_id: str, staged: Iterable[Path]) -> int:
+    """Add a run's sealed identities (its staged entry files, in order), once per
+    pseudonym across the vault (atomic rename). Returns how many were new.
+
+    One staged file is read at a time and appended to the run's entry file, so the
+    commit holds the vault's pseudonyms (names only), not every sealed entry of the run
+    at once (that made the commit the peak of a run with many distinct identities)."""
     known = vault_pseudonyms(layout)
-    if known:
-        table = table.filter(pc.invert(pc.is_in(table.column("pseudonym"), pa.array(list(known)))))
-    if table.num_rows == 0:
-        return 0
     target_dir = entries_dir(layout)
-    target_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     tmp = target_dir / f".{run_id}.parquet.tmp"
-    pq.write_table(table, tmp, compression="zstd")
-    with open(tmp, "rb") as fh:
-        os.fsync(fh.fileno())
-    os.replace(tmp, target_dir / f"{run_id}.parquet")
-    return table.num_rows
+    writer: pq.ParquetWriter | None = None
+    added = 0
+    try:
+        for path in staged:
+            table = pq.read_table(path).cast(VAULT_SCHEMA)
+            new = []
+            for row, pseudonym in enumerate(table.column("pseudonym").to_pylist()):
+                if pseudonym not in known:
+                    known.add(pseudonym)
+                    new.append(row)
+            if not new:
+                continue
+            if writer is None:
+                target_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+                writer = pq.ParquetWriter(tmp, VAULT_SCHEMA, compression="zstd")
+            writer.write_table(table.take(pa.array(new, pa.int64())))
+            added += len(new)
+        if writer is None:
+            return 0
+        writer.close()
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, target_dir / f"{run_id}.parquet")
+    except BaseException:
+        if writer is not None:
+            writer.close()
+        tmp.unlink(missing_ok=True)
+        raise
+    return added
 
 
 def entries_digest(table: pa.Table) -> str:
