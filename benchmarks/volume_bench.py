@@ -13,6 +13,7 @@ peak and PASS/FAIL against the limit. Generated files and stores are removed at 
 from __future__ import annotations
 
 import argparse
+import resource
 import shutil
 import sys
 import tempfile
@@ -44,8 +45,9 @@ def generate(path: Path, gigabytes: float, per_line: float, users: int) -> int:
     write_iptables_lines(path, lines, users=users)
     took = time.perf_counter() - t0
     size = path.stat().st_size
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # this process so far
     print(f"generated {path.name}: {lines:,} lines, {size / 1e9:.2f} GB in {took:.0f}s "
-          f"({size / 1e6 / took:.0f} MB/s)")  # fmt: skip
+          f"({size / 1e6 / took:.0f} MB/s); generator's peak RSS {peak:,.0f} MiB")  # fmt: skip
     return lines
 
 
