@@ -1,8 +1,8 @@
 """The same ingest transforms in an unbounded pipeline: groups of raw lines instead of
 file splits.
 
-Beam's local runners cannot stream from files without the network, so loggvern's follow
-mode runs micro-batches of the bounded pipeline. On a streaming runner (Flink, Dataflow)
+Beam's local runners cannot stream from files without the network, so following growing
+files locally means micro-batches of the bounded pipeline. On a streaming runner (Flink, Dataflow)
 lines arrive one by one from Pub/Sub or Kafka instead: keyed by their source, windowed,
 and grouped with `GroupIntoBatches`. `LinesToBatches` turns each group into the
 pipeline's `Batch` element, after which the bounded pipeline's own DoFns (ParseLines →
