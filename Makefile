@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench lint setup clean browser
+.PHONY: demo test bench bench-volume lint setup clean browser
 
 setup: $(STAMP)
 
@@ -28,6 +28,11 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/ledger_verify_bench.py
 	$(BIN)/python benchmarks/query_session_bench.py
 	$(BIN)/python benchmarks/service_bench.py
+
+# Generates a ~1 GB and a 5 GB input (about 6 GB of disk at most at once, removed
+# afterwards) and ingests each: about 10 minutes on 2 cores.
+bench-volume: $(STAMP)
+	$(BIN)/python benchmarks/volume_bench.py
 
 # Headless Chromium (Debian package) for the report screenshot test; best effort: where it
 # cannot be installed, that one test is skipped and says why.

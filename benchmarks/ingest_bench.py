@@ -1,10 +1,14 @@
-"""Ingest benchmark: loggvern vs a one-statement DuckDB baseline on the same file.
+"""Ingest benchmark: loggvern vs a one-statement DuckDB baseline on the same file, and
+loggvern's `--workers 1` (one process, two threads) vs `--workers N` (N worker
+processes) on that same file.
 
-Generates N iptables lines with user names, runs `loggvern ingest` (a subprocess, so
-its peak RSS is measured alone) and, in the same run, the bare DuckDB hack below that
-parses a few fields and hashes two of them. Prints rows/s of both, the ratio
-loggvern/baseline (machines are noisy: compare the ratio, not absolute times) and
-loggvern's peak RSS.
+Generates N iptables lines with user names, runs the bare DuckDB hack below that parses
+a few fields and hashes two of them, then `loggvern ingest` as a subprocess once with
+`--workers 1` and once with `--workers N` (default 2), each into a fresh store. Prints
+rows/s of each, the ratios loggvern/baseline and workers N/workers 1 (machines are noisy:
+compare the ratios, not absolute times) and the peak memory of each ingest's whole
+process tree (benchmarks/process_tree.py: sampled sum of RSS over the parent and its
+worker processes).
 
 The mixed input (`--input mixed`, run by default after the iptables one) interleaves the
 firewall lines with lines of every other per-line format and ingests with
@@ -17,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -30,6 +33,7 @@ import duckdb
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.process_tree import Measured, run_measured  # noqa: E402
 from pipelines.synthetic.iptables_bulk import write_iptables_lines  # noqa: E402
 from pipelines.synthetic.mixed_formats import write_mixed  # noqa: E402
 
@@ -55,24 +59,16 @@ def run_baseline(log: Path, out: Path) -> float:
     return elapsed
 
 
-def run_loggvern(
-    log: Path, store: Path, workers: int, source: str = "iptables"
-) -> tuple[float, str, int]:
+def run_loggvern(log: Path, store: Path, workers: int, source: str = "iptables") -> Measured:
     cli = [sys.executable, "-m", "loggvern.cli"]
+    shutil.rmtree(store, ignore_errors=True)
     subprocess.run([*cli, "init", str(store)], check=True, capture_output=True, cwd=ROOT)
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    start = time.perf_counter()
-    done = subprocess.run(
-        [*cli, "ingest", str(store), "--source", source, "--workers", str(workers), str(log)],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-    )
+    cmd = [*cli, "ingest", str(store), "--source", source, "--workers", str(workers), str(log)]
+    done = run_measured(cmd, ROOT)
     if done.returncode != 0:
         sys.exit(f"loggvern ingest failed ({done.returncode}): {done.stderr.strip()}")
-    elapsed = time.perf_counter() - start
-    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return elapsed, done.stdout.strip().splitlines()[-1], max(peak_kib, before)
+    shutil.rmtree(store, ignore_errors=True)
+    return done
 
 
 def main() -> None:
@@ -106,17 +102,22 @@ def bench(kind: str, work: Path, lines: int, workers: int) -> None:
     print(f"== {kind} input: {lines:,} lines, {size_mb:.0f} MB ({time.perf_counter() - t0:.1f}s)")
     print(f"   {mix}")
     base_s = run_baseline(log, work / f"baseline-{kind}.parquet")
-    store = work / f"store-{kind}"
-    shutil.rmtree(store, ignore_errors=True)
     source = "auto" if kind == "mixed" else "iptables"
-    lv_s, final_line, peak_kib = run_loggvern(log, store, workers, source)
-    print(f"loggvern: {final_line}")
-    base_rate, lv_rate = lines / base_s, lines / lv_s
+    base_rate = lines / base_s
     print(f"baseline (DuckDB one statement): {base_s:6.2f}s  {base_rate:>10,.0f} rows/s")
-    print(f"loggvern ingest --source {source} ({workers} workers): {lv_s:6.2f}s  "
-          f"{lv_rate:>10,.0f} rows/s")  # fmt: skip
-    print(f"ratio loggvern/baseline: {lv_rate / base_rate:.2f}  (target >= 1.0)")
-    print(f"loggvern peak RSS: {peak_kib / 1024:.0f} MiB")
+    rates = {}
+    for n in dict.fromkeys((1, workers)):
+        m = run_loggvern(log, work / f"store-{kind}-{n}", n, source)
+        rates[n] = lines / m.seconds
+        what = "1 process, 2 threads" if n == 1 else f"{n} worker processes"
+        print(f"loggvern ingest --source {source} --workers {n} ({what}): {m.seconds:6.2f}s  "
+              f"{rates[n]:>10,.0f} rows/s  ratio loggvern/baseline {rates[n] / base_rate:.2f} "
+              "(target >= 1.0)")  # fmt: skip
+        print(f"   {m.stdout.strip().splitlines()[-1]}; peak RSS {m.peak_sum_kib / 1024:,.0f} MiB "
+              f"(sum over {m.processes} processes, sampled; largest one "
+              f"{m.peak_rusage_kib / 1024:,.0f} MiB)")  # fmt: skip
+    if workers != 1:
+        print(f"ratio --workers {workers} / --workers 1 (rows/s): {rates[workers] / rates[1]:.2f}")
 
 
 if __name__ == "__main__":

@@ -78,8 +78,28 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--policy", type=Path, help="policy TOML (default: policies/<FORMAT>.toml)")
     s.add_argument("--aliases", type=Path, help="alias directory CSV (employee_id,identifier)")
     s.add_argument("--timezone", default="UTC", help="zone of timestamps without an offset")
-    s.add_argument("--runner", help="Beam runner (default: in-process FnApiRunner)")
-    s.add_argument("--workers", type=int, default=2, help="local worker threads (default 2)")
+    s.add_argument(
+        "--runner",
+        help="Beam runner, e.g. PortableRunner, FlinkRunner, DataflowRunner (default: the "
+        "local FnApiRunner; see docs/scale.md)",
+    )
+    s.add_argument(
+        "--runner-option",
+        action="append",
+        default=[],
+        dest="runner_options",
+        metavar="KEY=VALUE",
+        help="a Beam pipeline option passed as --KEY=VALUE (repeatable), e.g. "
+        "job_endpoint=localhost:8099",
+    )
+    s.add_argument(
+        "--workers",
+        type=_at_least_one,
+        default=1,
+        metavar="N",
+        help="local worker processes (default 1: this process, with 2 threads; N > 1 starts "
+        "N Beam SDK worker processes on this machine)",
+    )
     _actor(s)
 
     s = sub.add_parser("query", help="run SQL or a named query under a lawful purpose")
@@ -174,6 +194,16 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--fresh", action="store_true", help="remove STORE first if it is a store")
     s.add_argument("--employees", type=int, default=300)
     return p
+
+
+def _at_least_one(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
 
 
 def _actor(parser: argparse.ArgumentParser) -> None:

@@ -15,7 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemaining
 
 from loggvern.output import err, out, render
 from pipelines.commit import RunSummary
-from pipelines.plan import ConfigError, IngestPlan, InputError, plan_ingest
+from pipelines.plan import ConfigError, IngestPlan, InputError, plan_ingest, runner_args
 from queries.breakglass.request import BreakGlassError
 from queries.named import NamedQueryError, load_named, named_queries
 from queries.session import QueryError, QueryRefused, QuerySession
@@ -109,13 +109,14 @@ def ingest(
     aliases: Path | None = None,
     timezone: str = "UTC",
     runner: str | None = None,
-    workers: int = 2,
+    workers: int = 1,
     actor: str | None = None,
+    runner_options: Sequence[str] = (),
 ) -> RunSummary:
     """Plan (refusing bad input before any work), ledger the intent, run and commit one
     ingest, ledger its result. Inputs already ingested are skipped and listed."""
     return ingest_run(store, source, paths, policy, aliases, timezone, runner, workers,
-                      actor).summary  # fmt: skip
+                      actor, runner_options).summary  # fmt: skip
 
 
 def ingest_run(
@@ -126,9 +127,13 @@ def ingest_run(
     aliases: Path | None = None,
     timezone: str = "UTC",
     runner: str | None = None,
-    workers: int = 2,
+    workers: int = 1,
     actor: str | None = None,
+    runner_options: Sequence[str] = (),
 ) -> RunOutcome:
+    if workers < 1:
+        raise ConfigError(f"--workers must be at least 1, not {workers}")
+    options = runner_args(runner_options)
     import_pipelines()
     from pipelines.ledgered import ledgered_ingest
 
@@ -138,7 +143,7 @@ def ingest_run(
     def planner() -> IngestPlan:
         return plan_ingest(store, source, [str(p) for p in paths], policy, aliases, timezone)
 
-    result = ledgered_ingest(layout, ledger, planner, runner, workers, progress=_progress)
+    result = ledgered_ingest(layout, ledger, planner, runner, workers, options, _progress)
     assert result is not None  # a batch plan is never empty
     return result
 
@@ -162,7 +167,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         raise InputError("give the files to ingest, or --follow PATH_OR_GLOB")
     result = ingest_run(
         args.store, args.source, args.paths, args.policy, args.aliases, args.timezone,
-        args.runner, args.workers, actor_of(args),
+        args.runner, args.workers, actor_of(args), args.runner_options,
     )  # fmt: skip
     report_run(result, args.store)
     return 0

@@ -11,7 +11,7 @@ import re
 
 from loggvern.commands import actor_of, import_pipelines, report_run
 from loggvern.output import err, out
-from pipelines.plan import ConfigError, InputError, check_options
+from pipelines.plan import ConfigError, InputError, check_options, runner_args
 from store.layout import StoreLayout
 from store.ledger import Ledger
 
@@ -39,6 +39,7 @@ def follow_command(args: argparse.Namespace) -> int:
     options = FollowOptions(
         args.source, patterns, args.policy, args.aliases, args.timezone, args.interval,
         runner=args.runner, workers=args.workers,
+        runner_args=tuple(runner_args(args.runner_options)),
     )  # fmt: skip
     err.print(f"following {', '.join(patterns)} every {args.interval:g} s; "
               "SIGINT/SIGTERM stop after the batch in hand", markup=False)  # fmt: skip

@@ -36,6 +36,7 @@ class FollowOptions:
     batch_bytes: int = BATCH_BYTES
     runner: str | None = None
     workers: int = 1
+    runner_args: tuple[str, ...] = ()
 
 
 @dataclass
@@ -73,7 +74,8 @@ def follow(
                 options.timezone, forget=tuple(found.forget),
             )  # fmt: skip
 
-        outcome = ledgered_ingest(layout, ledger, planner, options.runner, options.workers)
+        outcome = ledgered_ingest(layout, ledger, planner, options.runner, options.workers,
+                                  list(options.runner_args))  # fmt: skip
         for note in found.notes:
             if note not in told:
                 told.add(note)

@@ -9,6 +9,7 @@ import hashlib
 import os
 import re
 import secrets
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -45,6 +46,18 @@ def check_timezone(tz: str) -> str:
     except (ZoneInfoNotFoundError, ValueError):
         raise ConfigError(f"unknown timezone {tz!r} (use an IANA name or +HHMM)") from None
     return tz
+
+
+def runner_args(options: Sequence[str]) -> list[str]:
+    """`--runner-option KEY=VALUE` (or a bare KEY for a flag) as Beam's `--KEY=VALUE`."""
+    args = []
+    for option in options:
+        key, eq, value = option.partition("=")
+        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", key):
+            raise ConfigError(f"--runner-option {option!r}: expected KEY=VALUE, e.g. "
+                              "job_endpoint=localhost:8099")  # fmt: skip
+        args.append(f"--{key}={value}" if eq else f"--{key}")
+    return args
 
 
 @dataclass(frozen=True)

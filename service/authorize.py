@@ -19,8 +19,6 @@ from service.protocol import Request
 from service.role_policy import Member, RolePolicy
 from service.roles import NEVER_SERVED, command_key, key_from_argv, roles_for
 
-MAX_WORKERS = max(1, os.cpu_count() or 1)
-
 
 class Refused(Exception):
     def __init__(self, route: str, message: str, command: str = "-") -> None:
@@ -144,7 +142,10 @@ def _confine_ingest(args: argparse.Namespace, who: str) -> None:
             f"refused: {who}: `ingest --follow` is not served ({why})",
             "ingest",
         )
-    args.workers = max(1, min(args.workers, MAX_WORKERS))
+    # In the service's own process: the files it received exist only as its memfds, which
+    # `--workers N` worker processes could not open. Bulk ingest runs as the service
+    # account outside the service (docs/deploy/).
+    args.workers = 1
 
 
 def _reads(

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
 import duckdb
 
 from pipelines.synthetic.iptables_bulk import write_iptables_lines
+from pipelines.synthetic.municipality import generate_municipality
 
 
 def unique_lines(tmp: Path, n: int) -> list[bytes]:
@@ -35,3 +36,15 @@ def assert_exactly_once(store: Path, expected: int) -> None:
     tags = lake_tags(store)
     assert len(tags) == expected, f"lake holds {len(tags)} rows, input has {expected} lines"
     assert len(set(tags)) == len(tags), "a line is in the lake twice"
+
+
+def recent_inputs(tmp: Path) -> list[Path]:
+    """A firewall log and an auth log dated in the last days, so a run in a subprocess
+    (which counts retention from the real date) and one in this process (whose run date
+    tests/conftest.py fixes) keep the same lines."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    firewall = tmp / "firewall.log"
+    firewall.write_bytes(b"".join(unique_lines(tmp, 300)) + b"not a firewall line\n")
+    start = datetime.combine((datetime.now(UTC) - timedelta(days=3)).date(), time(), tzinfo=UTC)
+    auth = generate_municipality(tmp / "municipality", employees=8, days=1, start=start).auth
+    return [firewall, auth]

@@ -55,6 +55,7 @@ from store.vault import (
     open_sealed,
     vault_mac_keys,
     vault_pseudonyms,
+    write_new_entries,
 )
 from transforms.identity import AliasDirectory
 from transforms.parse.base import ParseContext
@@ -938,6 +939,33 @@ def test_sealer_round_trip(keys: KeyRing) -> None:
     again = Sealer(private.public_key(), vault_mac).seal(identities[:1])
     assert again.column("sealed")[0] != table.column("sealed")[0]  # fresh encapsulation
     assert Sealer(private.public_key(), vault_mac).seal([]).num_rows == 0
+
+
+def test_run_entries_are_added_file_by_file_once_per_pseudonym(
+    keys: KeyRing, tmp_path: Path
+) -> None:
+    sealer = Sealer(X25519PrivateKey.generate().public_key(), mac_key(keys.pseudonym))
+    a, b, c = (f"usr-k1-{x * 26}" for x in "abc")
+    first = sealer.seal([(a, "usr", "1"), (b, "usr", "2"), (a, "usr", "1")])
+    second = sealer.seal([(b, "usr", "2"), (c, "usr", "3")])
+    staged = []
+    for n, table in enumerate((first, second)):
+        staged.append(tmp_path / f"staged-{n}.parquet")
+        pq.write_table(table, staged[-1])
+    layout = StoreLayout(tmp_path / "store")
+    entries_dir(layout).mkdir(parents=True)
+    target = entries_dir(layout) / "run1.parquet"
+    assert write_new_entries(layout, iter(staged), target) == 3
+    written = pq.read_table(target)
+    assert written.column("pseudonym").to_pylist() == [a, b, c]
+    assert written.column("sealed").to_pylist() == [
+        first.column("sealed")[0].as_py(), first.column("sealed")[1].as_py(),
+        second.column("sealed")[1].as_py(),
+    ]  # fmt: skip
+    again = entries_dir(layout) / "run2.parquet"
+    assert write_new_entries(layout, staged, again) == 0  # all in the vault already
+    assert not again.exists()
+    assert sorted(p.name for p in entries_dir(layout).iterdir()) == ["run1.parquet"]
 
 
 def test_no_secret_in_repr(
