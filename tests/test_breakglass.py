@@ -4,17 +4,14 @@ approvals, reveal, bundles, and every refusal the issue names, each in the ledge
 from __future__ import annotations
 
 import csv
-import io
 import json
 import shutil
 import time
-from contextlib import redirect_stderr, redirect_stdout
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from loggvern.cli import main
 from loggvern.commands import ingest
 from pipelines.synthetic.municipality import generate_municipality
 from queries.breakglass.create import file_request
@@ -24,18 +21,12 @@ from store.keys import load_keys
 from store.layout import StoreLayout
 from store.ledger import Ledger
 from store.ledger_entry import EntryKind
+from tests.cli_capture import run_main as run
 from transforms.pseudonymize import pseudonym_token
 
 OP, ANALYST = "op", "analyst"
 WHY = "DLP matches: personal numbers sent to a private mail address"
 PERSON = "amir.paulsen@fjordvik.kommune.no"  # the synthetic scenario's exfiltrator
-
-
-def run(*argv: str) -> tuple[int, str, str]:
-    stdout, stderr = io.StringIO(), io.StringIO()
-    with redirect_stdout(stdout), redirect_stderr(stderr):
-        code = main(list(argv))
-    return code, stdout.getvalue(), stderr.getvalue()
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ records it all and still verifies."""
 from __future__ import annotations
 
 import csv
-import io
 import json
 import os
 import shutil
@@ -16,7 +15,6 @@ import subprocess
 import sys
 import threading
 import time
-from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +24,6 @@ import pytest
 import shamir_mnemonic
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from loggvern.cli import main
 from loggvern.commands import ingest
 from pipelines.synthetic.municipality import generate_municipality
 from queries.breakglass.request import load_requests
@@ -52,6 +49,7 @@ from store.vault import (
     vault_mac_keys,
 )
 from store.write_lock import store_writer
+from tests.cli_capture import run_main as run
 from transforms.pseudonymize import pseudonym_token
 
 OP, ANALYST = "op", "analyst"
@@ -65,13 +63,6 @@ class Built:
     root: Path
     pocket: Path  # the old shares, handed out: the custodians hold them, not the store
     employee: dict[str, str]  # identifier → employee id
-
-
-def run(*argv: str) -> tuple[int, str, str]:
-    stdout, stderr = io.StringIO(), io.StringIO()
-    with redirect_stdout(stdout), redirect_stderr(stderr):
-        code = main(list(argv))
-    return code, stdout.getvalue(), stderr.getvalue()
 
 
 @pytest.fixture(scope="module")

@@ -6,17 +6,14 @@ makes their pseudonyms unrevealable with a clear refusal. Keys are never printed
 
 from __future__ import annotations
 
-import io
 import shutil
 import stat
-from contextlib import redirect_stderr, redirect_stdout
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from loggvern.cli import main
 from loggvern.commands import ingest
 from pipelines.synthetic.municipality import DemoInputs, generate_municipality
 from queries.breakglass.bundle import export_bundle
@@ -39,6 +36,7 @@ from store.ledger import Ledger
 from store.ledger_entry import EntryKind
 from store.records import write_records
 from store.write_lock import store_writer
+from tests.cli_capture import run_main as run
 from transforms.identity import AliasDirectory
 
 OP, ANALYST = "op", "analyst"
@@ -46,13 +44,6 @@ WHY = "DLP matches: personal numbers sent to a private mail address"
 PERSON = "amir.paulsen@fjordvik.kommune.no"  # the synthetic scenario's exfiltrator
 TZ = "Europe/Oslo"
 B32 = "abcdefghijklmnopqrstuvwxyz"  # 26 letters: base32 alphabet
-
-
-def run(*argv: str) -> tuple[int, str, str]:
-    stdout, stderr = io.StringIO(), io.StringIO()
-    with redirect_stdout(stdout), redirect_stderr(stderr):
-        code = main(list(argv))
-    return code, stdout.getvalue(), stderr.getvalue()
 
 
 def ingest_all(root: Path, inputs: DemoInputs) -> list[str]:
