@@ -161,10 +161,14 @@ def plan_ingest(
     for path in paths:
         _check_readable(path)
     with ThreadPoolExecutor(max_workers=2) as pool:  # hashlib releases the GIL
-        digests = list(pool.map(_sha256, paths))
+        pending = [pool.submit(_sha256, p) for p in paths]
+        # Meanwhile, cut each whole file: what a file not ingested before will need.
+        ahead = {(p, 0, size): plan_range(p, 0, size, 1, split_bytes)
+                 for p in paths if (size := os.path.getsize(p))}  # fmt: skip
+        digests = [f.result() for f in pending]
     slices, skipped = batch_slices(paths, digests, load_manifest(layout))
     return _plan(layout, format_name, policies, aliases_path, timezone, slices, split_bytes,
-                 tuple(skipped))  # fmt: skip
+                 tuple(skipped), ahead)  # fmt: skip
 
 
 def plan_slices(
@@ -217,16 +221,18 @@ def _plan(
     slices: list[FileSlice],
     split_bytes: int,
     skipped: tuple[Skipped, ...],
+    ahead: dict[tuple[str, int, int], list[Split]] | None = None,
 ) -> IngestPlan:
     run_id = new_run_id()
     splits: list[Split] = []
     files, positions = [], []
     for piece in slices:
+        cut = (ahead or {}).get((piece.path, piece.start, piece.end))
+        if cut is None:
+            cut = plan_range(piece.path, piece.start, piece.end, piece.first_line, split_bytes)
         mine = [
             Split(s.path, len(splits) + i, s.start, s.end, s.first_line, s.lines)
-            for i, s in enumerate(
-                plan_range(piece.path, piece.start, piece.end, piece.first_line, split_bytes)
-            )
+            for i, s in enumerate(cut)
         ]
         splits.extend(mine)
         whole = piece.start == 0 and piece.sha256
