@@ -291,7 +291,7 @@ def run(args: argparse.Namespace) -> int:
         err.print(f"loggvern: {exc}", markup=False)
         code = EXIT_FAILED
     except KeyboardInterrupt:
-        err.print("loggvern: interrupted; nothing of the unfinished run was committed")
+        err.print("loggvern: interrupted; a run is committed and ledgered whole, or left nothing")
         code = 130
     except Exception as exc:  # noqa: BLE001 - last line of defence: never echo data
         err.print(f"loggvern: internal error ({type(exc).__name__}): {redact(str(exc))}")

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipelines.commit import RunSummary, discard_staging
+from pipelines.commit import RunSummary, discard_staging, load_journal
 from pipelines.plan import IngestPlan
 from pipelines.recover import Recovered, recover_runs
 from pipelines.run import ProgressFn, run_ingest
@@ -64,7 +64,7 @@ def ledgered_ingest(
             for name, p in plan.policies.items()
         }  # fmt: skip
         body = {**ingest_intent(plan, policies), **(intent_extra or {})}
-        summary = empty_summary(plan)
+        summary, interrupted = empty_summary(plan), False
         if plan.has_work or remove:  # staged before the intent: a kill after it is seen
             (layout.staging / plan.run_id).mkdir(parents=True, mode=0o700)
         with ledger.action(EntryKind.INGEST_INTENT, EntryKind.INGEST_RESULT, body) as outcome:
@@ -76,7 +76,13 @@ def ledgered_ingest(
                     return run_ingest(plan, runner, workers, runner_args, report, intent_seq,
                                       remove)  # fmt: skip
 
-                summary = progress(plan, run) if progress else run(None)
+                try:
+                    summary = progress(plan, run) if progress else run(None)
+                except KeyboardInterrupt:  # held back during the commit, delivered after it
+                    journal = load_journal(layout.staging / plan.run_id)
+                    if journal is None:
+                        raise  # not committed: the run never happened
+                    summary, interrupted = RunSummary(**journal.summary), True
                 failpoint("ingest.before_result")
             summary.skipped = [f"{s.path}: {s.reason}" for s in plan.skipped]
             outcome.fields.update(
@@ -86,6 +92,8 @@ def ledgered_ingest(
             )  # fmt: skip
         failpoint("ingest.after_result")
         discard_staging(layout, plan.run_id)
+    if interrupted:
+        raise KeyboardInterrupt  # the run is committed and ledgered; now stop
     return RunOutcome(summary, plan, recovered)
 
 

@@ -183,3 +183,25 @@ def _wait_for(condition, timeout: float = 90.0) -> None:  # type: ignore[no-unty
             return
         time.sleep(0.2)
     raise AssertionError("timed out waiting for the follower")
+
+
+def test_ctrl_c_during_the_commit_stops_after_the_run_is_committed_and_ledgered(
+    layout: StoreLayout, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pipelines.commit as commit
+
+    log = tmp_path / "fw.log"
+    log.write_bytes(b"".join(unique_lines(tmp_path, 100)))
+    apply = commit.apply_journal
+
+    def interrupted_apply(*args, **kwargs):  # type: ignore[no-untyped-def]
+        signal.raise_signal(signal.SIGINT)  # Ctrl-C while the record is being applied
+        return apply(*args, **kwargs)
+
+    monkeypatch.setattr(commit, "apply_journal", interrupted_apply)
+    with pytest.raises(KeyboardInterrupt):
+        ingest(layout.root, "iptables", [log], actor="op")
+    assert_exactly_once(layout.root, 100)
+    (result,) = [e for e in Ledger(layout, "op").entries() if e.kind == "ingest_result"]
+    assert result.body["outcome"] == "ok" and result.body["written"] == 100
+    assert not any(layout.staging.iterdir())
