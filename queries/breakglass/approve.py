@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from queries.breakglass.lifecycle import current_request, refusals_ledgered, voided_message
+from queries.breakglass.lifecycle import current_request, refusals_ledgered, require_live
 from queries.breakglass.request import (
     Approval,
     BreakGlassError,
@@ -28,15 +28,7 @@ def approve_request(
         with locked_requests(layout) as requests:
             config = load_vault_config(layout)  # under the lock a reshare also holds
             request = current_request(layout, ledger, requests, request_id)
-            state = request.state()
-            if state is State.EXPIRED:
-                raise BreakGlassError(
-                    "expired", f"{request.id} expired at {request.expires_at:%Y-%m-%d %H:%M} UTC"
-                )
-            if state is State.REVEALED:
-                raise BreakGlassError("already_revealed", f"{request.id} was already revealed")
-            if state is State.VOIDED:
-                raise BreakGlassError("voided", voided_message(request))
+            require_live(request)
             if custodian == request.requested_by:
                 raise BreakGlassError(
                     "requester_as_approver", f"{custodian} filed {request.id} and cannot approve it"

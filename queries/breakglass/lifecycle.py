@@ -39,12 +39,16 @@ def refusals_ledgered(
 
 def require_approved(request: BreakGlassRequest) -> None:
     """Refuse anything but an approved, unexpired, not yet revealed request."""
-    state = request.state()
-    if state is State.PENDING:
+    if require_live(request) is State.PENDING:
         raise BreakGlassError(
             "not_approved",
             f"{request.id} has {len(request.approvals)} of {request.threshold} approvals",
         )
+
+
+def require_live(request: BreakGlassRequest) -> State:
+    """Refuse an expired, revealed or voided request; its state otherwise."""
+    state = request.state()
     if state is State.EXPIRED:
         raise BreakGlassError(
             "expired", f"{request.id} expired at {request.expires_at:%Y-%m-%d %H:%M} UTC"
@@ -53,6 +57,7 @@ def require_approved(request: BreakGlassRequest) -> None:
         raise BreakGlassError("already_revealed", f"{request.id} was already revealed")
     if state is State.VOIDED:
         raise BreakGlassError("voided", voided_message(request))
+    return state
 
 
 def voided_message(request: BreakGlassRequest) -> str:
