@@ -28,6 +28,7 @@ from store.durable import fsync_dir, fsync_path
 from store.failpoints import failpoint
 from store.layout import StoreLayout
 from store.manifest import FilePosition, Manifest, load_manifest, write_manifest
+from store.model_file import write_model
 from store.vault import entries_file, write_new_entries
 from transforms.sink import PART_SUFFIX, AccountingError, PartReport
 
@@ -145,14 +146,8 @@ def commit_run(
 
 
 def write_journal(run_dir: Path, journal: CommitJournal) -> None:
-    tmp = run_dir / (JOURNAL + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(journal.model_dump_json())
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, run_dir / JOURNAL)
-    fsync_dir(run_dir)
+    write_model(run_dir / JOURNAL, journal)
+    fsync_dir(run_dir)  # the record's name is durable too: the run is committed
 
 
 def apply_journal(layout: StoreLayout, journal: CommitJournal) -> None:

@@ -18,9 +18,10 @@ import hashlib
 import os
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from store.layout import StoreError, StoreLayout
+from store.layout import StoreLayout
+from store.model_file import read_model, write_model
 
 MANIFEST_FILE = "manifest.json"
 HEAD_BYTES = 1024  # fingerprint length: log lines start with times, so 1 KiB is distinctive
@@ -51,30 +52,11 @@ def manifest_path(layout: StoreLayout) -> Path:
 
 
 def load_manifest(layout: StoreLayout) -> Manifest:
-    path = manifest_path(layout)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return Manifest()
-    except OSError as exc:
-        raise StoreError(f"{path}: cannot read the ingest manifest ({exc.strerror})") from None
-    try:
-        return Manifest.model_validate_json(text)
-    except ValidationError as exc:
-        first = str(exc).splitlines()[0]
-        raise StoreError(f"{path}: damaged ingest manifest ({first})") from None
+    return read_model(manifest_path(layout), Manifest, "ingest manifest") or Manifest()
 
 
 def write_manifest(layout: StoreLayout, manifest: Manifest) -> None:
-    """Atomic: a reader (or a crash) sees the old manifest or the new one."""
-    path = manifest_path(layout)
-    tmp = path.with_name(MANIFEST_FILE + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(manifest.model_dump_json(indent=1))
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    write_model(manifest_path(layout), manifest)
 
 
 def file_key(stat: os.stat_result) -> str:

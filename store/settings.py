@@ -5,12 +5,10 @@ lasts and how long dead letters are kept. Chosen at `init`, kept in
 
 from __future__ import annotations
 
-import json
-import os
+from pydantic import BaseModel, ConfigDict, Field
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
-from store.layout import StoreError, StoreLayout
+from store.layout import StoreLayout
+from store.model_file import read_model, write_model
 
 SETTINGS_FILE = "settings.json"
 
@@ -24,23 +22,8 @@ class StoreSettings(BaseModel):
 
 def load_settings(layout: StoreLayout) -> StoreSettings:
     """The store's settings; the defaults when the file is absent (stores made before it)."""
-    path = layout.root / SETTINGS_FILE
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return StoreSettings()
-    except OSError as exc:
-        raise StoreError(f"{path}: cannot read settings ({exc.strerror})") from None
-    try:
-        return StoreSettings.model_validate(json.loads(text))
-    except (ValueError, ValidationError) as exc:
-        first = str(exc).splitlines()[0]
-        raise StoreError(f"{path}: invalid settings ({first})") from None
+    return read_model(layout.root / SETTINGS_FILE, StoreSettings, "settings") or StoreSettings()
 
 
 def write_settings(layout: StoreLayout, settings: StoreSettings) -> None:
-    path = layout.root / SETTINGS_FILE
-    tmp = path.with_name(SETTINGS_FILE + ".tmp")
-    tmp.write_text(settings.model_dump_json(indent=2) + "\n", encoding="utf-8")
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
+    write_model(layout.root / SETTINGS_FILE, settings)
