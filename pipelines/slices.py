@@ -39,14 +39,14 @@ def batch_slices(
     """Slices of a batch run over `paths` (with their whole-file SHA-256)."""
     slices: list[FileSlice] = []
     skipped: list[Skipped] = []
-    seen: set[str] = set()
+    seen: set[str] = set()  # file keys and contents already in this run
     for path, digest in zip(paths, digests, strict=True):
         stat = os.stat(path)
         key = file_key(stat)
-        if key in seen or digest in {s.sha256 for s in slices}:
+        if key in seen or digest in seen:
             skipped.append(Skipped(path, "given twice in this run"))
             continue
-        seen.add(key)
+        seen.update((key, digest))
         earlier = manifest.contents.get(digest)
         if earlier is not None:
             skipped.append(Skipped(path, f"already ingested by run {earlier} (same SHA-256)"))
